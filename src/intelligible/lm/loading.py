@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -56,12 +58,31 @@ def _from_pretrained(location: str, gguf_file: str | None, dtype: torch.dtype, d
 
     _quiet_transformers()
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-    tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **kwargs)
+    with _no_gguf_progress_bar():
+        tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **kwargs)
     return model.to(device).eval(), tokenizer
 
 
-def load_model(name_or_path: str | os.PathLike, *, device: str = "cpu", dtype: torch.dtype = torch.float32) -> LanguageModel:
+@contextlib.contextmanager
+def _no_gguf_progress_bar() -> Iterator[None]:
+    """Silence transformers' per-tensor GGUF bar, which ignores its logging settings."""
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # pragma: no cover - layout of other transformers releases
+        yield
+        return
+    original = getattr(gguf_utils, "tqdm", None)
+    gguf_utils.tqdm = lambda iterable, *args, **kwargs: iterable
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
+
+
+def load_model(
+    name_or_path: str | os.PathLike, *, device: str = "cpu", dtype: torch.dtype = torch.float32
+) -> LanguageModel:
     """Load a causal LM and wrap it as a `LanguageModel`.
 
     `name_or_path` is a bundled name ("smollm2-135m", no network), a path to a `.gguf` file
@@ -102,7 +123,9 @@ def _check_device(device: str) -> None:
         raise ModelError(f"device '{device}' requested but CUDA is not available; use --device cpu")
 
 
-def _load_or_explain(location: str, gguf_file: str | None, raw: str, dtype: torch.dtype, device: str) -> LanguageModel:
+def _load_or_explain(
+    location: str, gguf_file: str | None, raw: str, dtype: torch.dtype, device: str
+) -> LanguageModel:
     try:
         model, tokenizer = _from_pretrained(location, gguf_file, dtype, device)
     except (OSError, ValueError) as exc:  # hub unreachable, missing files, unsupported format

@@ -37,7 +37,9 @@ def delete_layer(n_layers: int, layer: int) -> list[int]:
 def swap_layers(n_layers: int, layer: int) -> list[int]:
     """Layer order with `layer` and `layer + 1` exchanged."""
     if not 0 <= layer < n_layers - 1:
-        raise ModelError(f"cannot swap layer {layer} with {layer + 1}: valid first layers are 0..{n_layers - 2}")
+        raise ModelError(
+            f"cannot swap layer {layer} with {layer + 1}: valid first layers are 0..{n_layers - 2}"
+        )
     order = list(range(n_layers))
     order[layer], order[layer + 1] = order[layer + 1], order[layer]
     return order
@@ -136,7 +138,9 @@ class LanguageModel:
         order = [int(i) for i in order]
         bad = [i for i in order if not 0 <= i < self.n_layers]
         if bad:
-            raise ModelError(f"layer index {bad[0]} is out of range: this model has layers 0..{self.n_layers - 1}")
+            raise ModelError(
+                f"layer index {bad[0]} is out of range: this model has layers 0..{self.n_layers - 1}"
+            )
         return order
 
     # ------------------------------------------------------------------ pieces of the forward pass
@@ -157,7 +161,9 @@ class LanguageModel:
         cos, sin = self._rotary(h, positions)
         return _Positional(cos=cos[:, None], sin=sin[:, None])
 
-    def _attention(self, layer: int, x: Tensor, pos: _Positional, want_pattern: bool) -> tuple[Tensor, Tensor | None]:
+    def _attention(
+        self, layer: int, x: Tensor, pos: _Positional, want_pattern: bool
+    ) -> tuple[Tensor, Tensor | None]:
         """Causal self-attention of block `layer` on the normalised input x; returns (output, pattern)."""
         batch, seq, _ = x.shape
         block = self.blocks[layer]
@@ -230,7 +236,7 @@ class LanguageModel:
     logit_lens = unembed
 
     # ------------------------------------------------------------------ whole passes
-    @torch.inference_mode()
+    @torch.no_grad()
     def forward(self, input_ids: Tensor, layer_order: Sequence[int] | None = None) -> Tensor:
         """Logits (batch, seq, vocab), with the layers run in `layer_order` (default: 0..n_layers-1)."""
         h = self.embed(input_ids)
@@ -239,7 +245,7 @@ class LanguageModel:
 
     __call__ = forward
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def residual_stream(self, input_ids: Tensor, layer_order: Sequence[int] | None = None) -> Tensor:
         """Residuals (n_steps + 1, batch, seq, d_model): index 0 is the embedding, index j+1 follows the
         j-th block of the order (the default order gives the residual after every layer)."""
@@ -252,7 +258,7 @@ class LanguageModel:
             states.append(h)
         return torch.stack(states)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def attention_patterns(self, input_ids: Tensor, layers: Sequence[int] | None = None) -> dict[int, Tensor]:
         """Attention probabilities {layer: (batch, heads, query, key)} of the unedited model."""
         wanted = set(range(self.n_layers) if layers is None else self._check_order(layers))

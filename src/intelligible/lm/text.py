@@ -47,14 +47,21 @@ def load_text(source: str | os.PathLike = BUILTIN_CORPUS) -> str:
             raise DataError(f"folder '{path}' holds no text files ({', '.join(TEXT_SUFFIXES)})")
         text = "\n\n".join(read_text_file(p) for p in files)
     else:
-        raise DataError(f"text source '{source}' is neither '{BUILTIN_CORPUS}' nor an existing file or folder")
+        raise DataError(
+            f"text source '{source}' is neither '{BUILTIN_CORPUS}' nor an existing file or folder"
+        )
     if not text.strip():
         raise DataError(f"text source '{source}' is empty")
     return text
 
 
 def stream_hf_dataset(
-    name: str, *, split: str = "train", text_field: str = "text", max_chars: int = 2_000_000, config: str | None = None
+    name: str,
+    *,
+    split: str = "train",
+    text_field: str = "text",
+    max_chars: int = 2_000_000,
+    config: str | None = None,
 ) -> str:
     """Concatenate up to `max_chars` of text streamed from a Hugging Face dataset (needs `datasets` and the hub)."""
     try:
@@ -75,7 +82,9 @@ def stream_hf_dataset(
     except DataError:
         raise
     except Exception as exc:  # the hub raises many types; all mean "not reachable or not found" here
-        raise DataError(f"could not stream dataset '{name}': {str(exc).splitlines()[0] if str(exc) else exc!r}") from exc
+        raise DataError(
+            f"could not stream dataset '{name}': {str(exc).splitlines()[0] if str(exc) else exc!r}"
+        ) from exc
     text = "\n\n".join(pieces)
     if not text.strip():
         raise DataError(f"dataset '{name}' gave no text")
@@ -111,7 +120,9 @@ def token_windows(
             f"but {needed} are needed (give more text or lower --n-tokens/--seq-len)"
         )
     count = n_windows or available
-    starts = torch.linspace(0, available - 1, count).round().long().tolist() if count < available else range(count)
+    starts = (
+        torch.linspace(0, available - 1, count).round().long().tolist() if count < available else range(count)
+    )
     chunks = torch.tensor(ids[: available * body], dtype=torch.long).view(available, body)[list(starts)]
     bos = torch.full((count, 1), bos_token_id, dtype=torch.long)
     return torch.cat([bos, chunks], dim=1)

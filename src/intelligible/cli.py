@@ -1,0 +1,144 @@
+"""Command line: `intelligible <study> <verb> [--key value ...]` and `intelligible reproduce`.
+
+A thin layer over the library: options map onto each study's config dataclass (unknown keys are an
+error). User errors print one line, `error: ...`, and exit with code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from intelligible import __version__
+from intelligible.core.config import config_from_dict, config_to_dict, parse_cli_overrides
+from intelligible.core.errors import IntelligibleError
+
+OVERRIDES = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": ["-h", "--help"]}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="intelligible")
+def cli() -> None:
+    """intelligible: the physics-of-AI methods as fast, tested tools."""
+
+
+@cli.command()
+@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
+@click.option("--only", multiple=True, help="Study to run (repeatable or comma-separated); default: all.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/reproduce"), show_default=True)
+def reproduce(preset: str, only: tuple[str, ...], out: Path) -> None:
+    """Reproduce every study's headline claims; writes one HTML page and report.json."""
+    from intelligible.core.registry import run_reproductions
+
+    studies = [name.strip() for item in only for name in item.split(",") if name.strip()] or None
+    reports, html = run_reproductions(preset, out, only=studies)
+    for report in reports:
+        click.echo(
+            f"{report.study}: {report.n_holding}/{len(report.claims)} claims hold ({report.elapsed_s or 0:.0f} s)"
+        )
+    click.echo(f"report: {html}")
+
+
+# --------------------------------------------------------------------------- stages
+@cli.group()
+def stages() -> None:
+    """Stages of inference: layer deletion/swap sweeps and the four stages (Lad et al. 2024)."""
+
+
+def _stages_config(args: list[str], base: object | None = None):  # noqa: ANN202 - StagesConfig, imported lazily
+    from intelligible.stages.experiment import StagesConfig
+
+    values = config_to_dict(base) if base is not None else {}
+    values.update(parse_cli_overrides(args))
+    config = config_from_dict(StagesConfig, values)
+    config.validate()
+    return config
+
+
+@stages.command(
+    context_settings=OVERRIDES,
+    epilog="Any StagesConfig field, e.g. --model smollm2-135m --n-tokens 2048 --kinds delete,swap",
+)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/stages-sweep"), show_default=True)
+@click.option("--resume", is_flag=True, help="Continue an interrupted sweep in --out.")
+@click.pass_context
+def sweep(ctx: click.Context, out: Path, resume: bool) -> None:
+    """Delete each layer and swap each adjacent pair; measure retained accuracy, KL, loss, entropy."""
+    from intelligible.stages.experiment import sweep_run
+
+    config = _stages_config(ctx.args)
+    result, run = sweep_run(config, out, resume=resume)
+    click.echo(f"baseline top-1 accuracy {result.baseline['accuracy']:.4f} over {result.tokens} tokens")
+    for row in result.rows:
+        click.echo(
+            f"{row['name']:>12}  retained {row['retained_accuracy']:.3f}  KL {row['kl']:.3f}  dloss {row['loss_change']:+.3f}"
+        )
+    click.echo(f"results: {run.path / 'sweep.json'}")
+
+
+@stages.command(
+    context_settings=OVERRIDES, epilog="Any StagesConfig field, e.g. --n-tokens 1024 --kurtosis-threshold 10"
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("runs/stages-diagnose"), show_default=True
+)
+@click.pass_context
+def diagnose(ctx: click.Context, out: Path) -> None:
+    """Per-layer stage signals: local attention, logit-lens entropy/KL, prediction/suppression neurons."""
+    from intelligible.stages.experiment import diagnose_run
+
+    config = _stages_config(ctx.args)
+    diag, run = diagnose_run(config, out)
+    click.echo("layer  attn-prev5  lens-entropy  lens-KL  pred  supp")
+    for layer in range(diag.n_layers):
+        click.echo(
+            f"{layer:5d}  {diag.local_attention[layer][-1]:10.3f}  {diag.lens_entropy[layer]:12.3f}  "
+            f"{diag.lens_kl_to_final[layer]:7.3f}  {diag.prediction_neurons[layer]:4d}  {diag.suppression_neurons[layer]:4d}"
+        )
+    click.echo(f"results: {run.path / 'diagnostics.json'}")
+
+
+@stages.command(
+    name="reproduce", context_settings=OVERRIDES, epilog="StagesConfig fields override the preset."
+)
+@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/stages"), show_default=True)
+@click.option("--resume", is_flag=True, help="Continue an interrupted sweep in --out.")
+@click.pass_context
+def stages_reproduce(ctx: click.Context, preset: str, out: Path, resume: bool) -> None:
+    """Sweep, diagnose, assign the four stages and check the paper's claims."""
+    from intelligible.stages.experiment import preset_config, run_experiment
+
+    config = _stages_config(ctx.args, base=preset_config(preset))
+    report = run_experiment(config, out, preset=preset, resume=resume)
+    for claim in report.claims:
+        mark = {True: "holds", False: "FAILS", None: "untested"}[claim.holds]
+        click.echo(f"[{mark}] {claim.statement}: {claim.measured_value}")
+    click.echo(f"report: {out / 'report.md'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning user errors into one line on stderr and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="intelligible", standalone_mode=False)
+    except IntelligibleError as error:
+        click.echo(f"error: {error}", err=True)
+        return 2
+    except click.exceptions.NoArgsIsHelp as error:  # pragma: no cover - depends on click version
+        click.echo(error.format_message(), err=True)
+        return 2
+    except click.ClickException as error:
+        click.echo(f"error: {error.format_message()}", err=True)
+        return 2
+    except click.exceptions.Exit as exit_:
+        return exit_.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("interrupted", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

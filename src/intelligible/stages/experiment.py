@@ -1,0 +1,305 @@
+"""The stages-of-inference experiment: sweep, diagnose, assign stages, and check the paper's claims."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from intelligible.core.config import config_to_dict
+from intelligible.core.errors import ConfigError
+from intelligible.core.report import Claim, Report
+from intelligible.core.runs import RunDir
+from intelligible.core.seeding import seed_everything
+from intelligible.lm.loading import load_model
+from intelligible.lm.model import LanguageModel
+from intelligible.lm.text import load_text, stream_hf_dataset, token_windows
+from intelligible.stages.assign import STAGE_NAMES, StageAssignment, StageRules, assign_stages, stage_means
+from intelligible.stages.diagnostics import MAX_LOOKBACK, Diagnostics, diagnose
+from intelligible.stages.plot import plot_diagnostics, plot_kl, plot_overview, plot_retained_accuracy
+from intelligible.stages.sweep import KINDS, SweepResult, make_interventions, run_sweep
+
+PAPER = "Lad, Gurnee, Tegmark 2024, 'The Remarkable Robustness of LLMs: Stages of Inference?'"
+
+
+@dataclass
+class StagesConfig:
+    """Everything a stages run depends on. `n_tokens` counts tokens in the windows (BOS included)."""
+
+    model: str = "smollm2-135m"
+    text: str = "pydoc"  # "pydoc" (built-in corpus), a text file or a folder
+    dataset: str | None = None  # a Hugging Face dataset id to stream instead of `text` (needs the hub)
+    n_tokens: int = 2048
+    seq_len: int = 256
+    batch_size: int = 4
+    kinds: tuple[str, ...] = KINDS
+    layers: tuple[int, ...] | None = None  # edit only these layers (default: all)
+    attention_windows: int = 8
+    kurtosis_threshold: float = 10.0
+    detok_fraction: float = 0.9
+    lens_fraction: float = 0.8
+    device: str = "cpu"
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.seq_len < MAX_LOOKBACK + 2:
+            raise ConfigError(f"seq_len must be at least {MAX_LOOKBACK + 2}, got {self.seq_len}")
+        if self.n_tokens < self.seq_len:
+            raise ConfigError(f"n_tokens ({self.n_tokens}) must be at least seq_len ({self.seq_len})")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+        bad = [k for k in self.kinds if k not in KINDS]
+        if bad or not self.kinds:
+            raise ConfigError(
+                f"kinds must be a subset of {', '.join(KINDS)}, got {', '.join(self.kinds) or 'nothing'}"
+            )
+        if self.attention_windows < 1:
+            raise ConfigError(f"attention_windows must be at least 1, got {self.attention_windows}")
+
+    @property
+    def n_windows(self) -> int:
+        return math.ceil(self.n_tokens / self.seq_len)
+
+
+PRESETS = {
+    "quick": StagesConfig(),
+    # The paper measured on far more text; this is what a single GPU does in minutes.
+    "paper": StagesConfig(n_tokens=65_536, seq_len=512, batch_size=16, attention_windows=32),
+}
+
+
+def preset_config(preset: str) -> StagesConfig:
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+    config = PRESETS[preset]
+    if preset == "paper" and torch.cuda.is_available():
+        config = replace(config, device="cuda")
+    return config
+
+
+def prepare(config: StagesConfig, model: LanguageModel | None = None) -> tuple[LanguageModel, torch.Tensor]:
+    """Load the model (unless given) and tokenise the text into the configured windows."""
+    config.validate()
+    seed_everything(config.seed)
+    # text first: a bad file should fail in a second, not after loading a model
+    text = stream_hf_dataset(config.dataset) if config.dataset else load_text(config.text)
+    model = model if model is not None else load_model(config.model, device=config.device)
+    if config.layers is not None:
+        make_interventions(model.n_layers, config.kinds, config.layers)  # validates the indices
+    windows = token_windows(
+        model.tokenizer,
+        text,
+        seq_len=config.seq_len,
+        n_windows=config.n_windows,
+        bos_token_id=model.bos_token_id,
+    )
+    return model, windows
+
+
+def sweep_run(
+    config: StagesConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    model: LanguageModel | None = None,
+    windows: torch.Tensor | None = None,
+) -> tuple[SweepResult, RunDir]:
+    """Run the deletion/swap sweep into a run folder (resumable batch by batch); writes sweep.json and figures."""
+    config.validate()
+    run = RunDir.create(out_dir, config, config.seed, resume=resume)
+    if model is None or windows is None:
+        model, windows = prepare(config, model)
+    saved = run.load_checkpoint("sweep_state") if resume else None
+    # The running sums are checkpointed after every batch, so Ctrl-C or a crash loses at most one batch.
+    result = run_sweep(
+        model,
+        windows,
+        make_interventions(model.n_layers, config.kinds, config.layers),
+        batch_size=config.batch_size,
+        resume_state=saved[1] if saved else None,
+        on_batch=lambda state: run.save_checkpoint({}, state, name="sweep_state"),
+    )
+    for step, row in enumerate(result.rows):
+        run.log_metrics(step, **row)
+    run.write_json("sweep.json", result.to_dict())
+    run.save_figure(plot_retained_accuracy(result), "retained_accuracy")
+    run.save_figure(plot_kl(result), "kl")
+    return result, run
+
+
+def diagnose_run(
+    config: StagesConfig, out_dir: str | Path, *, model: LanguageModel | None = None
+) -> tuple[Diagnostics, RunDir]:
+    """Compute the per-layer stage signals into a run folder; writes diagnostics.json and a figure."""
+    config.validate()
+    run = RunDir.create(out_dir, config, config.seed)
+    model, windows = prepare(config, model)
+    diag = diagnose(
+        model,
+        windows,
+        batch_size=config.batch_size,
+        attention_windows=config.attention_windows,
+        kurtosis_threshold=config.kurtosis_threshold,
+    )
+    run.write_json("diagnostics.json", diag.to_dict())
+    run.save_figure(plot_diagnostics(diag), "diagnostics")
+    return diag, run
+
+
+def evaluate_claims(result: SweepResult, diag: Diagnostics, assignment: StageAssignment) -> list[Claim]:
+    """The paper's four claims, measured. Each threshold is stated in the claim's detail."""
+    n = result.n_layers
+    delete = {r["layer"]: r["retained_accuracy"] for r in result.of_kind("delete")}
+    swap = {r["layer"]: r["retained_accuracy"] for r in result.of_kind("swap")}
+    middle = [i for i in delete if 0.1 * (n - 1) <= i <= 0.9 * (n - 1)]
+    claims = []
+    if middle:
+        mean_middle = float(np.mean([delete[i] for i in middle]))
+        claims.append(
+            Claim(
+                statement="deleting a middle layer retains 72-95% of top-1 accuracy on average",
+                paper_value="0.72-0.95",
+                measured_value=round(mean_middle, 4),
+                holds=0.72 <= mean_middle <= 0.95,
+                detail=f"mean over layers {middle[0]}-{middle[-1]} (relative depth 0.1-0.9); "
+                f"min {min(delete[i] for i in middle):.3f} at layer {min(middle, key=delete.get)}",
+            )
+        )
+        if 0 in delete and n - 1 in delete:
+            drop_middle = 1 - mean_middle
+            drop_first, drop_last = 1 - delete[0], 1 - delete[n - 1]
+            claims.append(
+                Claim(
+                    statement="deleting the first or the last layer hurts far more than a middle layer",
+                    paper_value="first and last layers are the least robust",
+                    measured_value=f"retained: first {delete[0]:.3f}, last {delete[n - 1]:.3f}, middle mean {mean_middle:.3f}",
+                    holds=drop_first >= 2 * drop_middle and drop_last >= 2 * drop_middle,
+                    detail="holds when the accuracy lost by each end deletion is at least twice the middle mean loss",
+                )
+            )
+    common = sorted(set(delete) & set(swap))
+    if common:
+        better = [i for i in common if swap[i] >= delete[i]]
+        share = len(better) / len(common)
+        claims.append(
+            Claim(
+                statement="swapping adjacent layers hurts less than deleting at most layers",
+                paper_value="swap more robust than delete",
+                measured_value=round(share, 4),
+                holds=share > 0.5,
+                detail=f"fraction of layers i where swap(i, i+1) retains at least as much as delete(i): "
+                f"{len(better)}/{len(common)}; swapping the last two layers retains {swap.get(n - 2, float('nan')):.3f}",
+            )
+        )
+    claims.append(_stage_order_claim(diag, assignment))
+    return claims
+
+
+def _stage_order_claim(diag: Diagnostics, assignment: StageAssignment) -> Claim:
+    """The stages appear in depth order, and each stage's defining signal is strongest in that stage."""
+    local = stage_means(diag.local_attention_at(MAX_LOOKBACK), assignment)
+    kl = stage_means(diag.lens_kl_to_final, assignment)
+    total = [p + s for p, s in zip(diag.prediction_neurons, diag.suppression_neurons)]
+    share_supp = [s / t if t else 0.0 for s, t in zip(diag.suppression_neurons, total)]
+    pred = stage_means([float(p) for p in diag.prediction_neurons], assignment)
+    supp_share = stage_means(share_supp, assignment)
+    non_empty = all(assignment.layers_of(s) for s in range(4))
+    checks = {}
+    if non_empty:
+        checks = {
+            "local attention highest in detokenization": local[0] == max(local),
+            "logit-lens KL drops from feature engineering to ensembling to sharpening": kl[1] > kl[2] > kl[3],
+            "prediction neurons denser in ensembling than feature engineering": pred[2] > pred[1],
+            "suppression share highest in sharpening": supp_share[3] == max(supp_share),
+        }
+    passed = [name for name, ok in checks.items() if ok]
+    failed = [name for name, ok in checks.items() if not ok]
+    return Claim(
+        statement="four stages appear in depth order: detokenization, feature engineering, prediction ensembling, residual sharpening",
+        paper_value="4 stages in order",
+        measured_value=assignment.describe(),
+        holds=non_empty and not failed,
+        detail=("signals agree: " + "; ".join(passed) if passed else "")
+        + ("; disagree: " + "; ".join(failed) if failed else "")
+        + ("" if non_empty else "some stage is empty"),
+    )
+
+
+def stage_table(result: SweepResult, diag: Diagnostics, assignment: StageAssignment) -> list[dict]:
+    """One row per layer with every measured signal and its stage."""
+    delete = {r["layer"]: r for r in result.of_kind("delete")}
+    swap = {r["layer"]: r for r in result.of_kind("swap")}
+    rows = []
+    for layer in range(diag.n_layers):
+        rows.append(
+            {
+                "layer": layer,
+                "stage": STAGE_NAMES[assignment.labels[layer]],
+                "delete_retained": delete[layer]["retained_accuracy"] if layer in delete else None,
+                "delete_kl": delete[layer]["kl"] if layer in delete else None,
+                "swap_retained": swap[layer]["retained_accuracy"] if layer in swap else None,
+                "attn_prev5": diag.local_attention_at(MAX_LOOKBACK)[layer],
+                "lens_entropy": diag.lens_entropy[layer],
+                "lens_kl": diag.lens_kl_to_final[layer],
+                "prediction_neurons": diag.prediction_neurons[layer],
+                "suppression_neurons": diag.suppression_neurons[layer],
+            }
+        )
+    return rows
+
+
+def run_experiment(
+    config: StagesConfig, out_dir: str | Path, *, preset: str = "custom", resume: bool = False
+) -> Report:
+    """Sweep + diagnostics + stage assignment + claims, all into `out_dir`."""
+    start = time.perf_counter()
+    config.validate()
+    if "delete" not in config.kinds or config.layers is not None:
+        raise ConfigError(
+            "the full experiment needs a deletion of every layer: keep 'delete' in kinds and leave layers unset"
+        )
+    out_dir = Path(out_dir)
+    model, windows = prepare(config)
+    result, run = sweep_run(config, out_dir, resume=resume, model=model, windows=windows)
+    diag = diagnose(
+        model,
+        windows,
+        batch_size=config.batch_size,
+        attention_windows=config.attention_windows,
+        kurtosis_threshold=config.kurtosis_threshold,
+    )
+    run.write_json("diagnostics.json", diag.to_dict())
+    assignment = assign_stages(result, diag, StageRules(config.detok_fraction, config.lens_fraction))
+    run.write_json("stages.json", assignment.to_dict())
+    figures = {
+        "overview": run.save_figure(plot_overview(result, diag, assignment), "overview"),
+        "retained accuracy": run.path / "figures" / "retained_accuracy.png",
+        "KL per layer": run.path / "figures" / "kl.png",
+        "diagnostics": run.save_figure(plot_diagnostics(diag), "diagnostics"),
+    }
+    report = Report(
+        study="stages",
+        title=f"Stages of inference on {result.model} ({PAPER})",
+        preset=preset,
+        claims=evaluate_claims(result, diag, assignment),
+        figures=figures,
+        tables={"per layer": stage_table(result, diag, assignment)},
+        notes=(
+            f"{result.tokens} predicted tokens from {config.text if not config.dataset else config.dataset}, "
+            f"windows of {config.seq_len}; baseline top-1 accuracy {result.baseline['accuracy']:.4f}, "
+            f"loss {result.baseline['loss']:.4f} nats. Stages: {assignment.describe()}. "
+            f"Config: {config_to_dict(config)}"
+        ),
+        elapsed_s=time.perf_counter() - start,
+    )
+    report.save(out_dir)
+    return report
+
+
+def reproduce(preset: str = "quick", out_dir: str | Path = "runs/stages") -> Report:
+    """The study's entry for `intelligible reproduce`."""
+    return run_experiment(preset_config(preset), out_dir, preset=preset)
