@@ -126,9 +126,6 @@ def main(argv: list[str] | None = None) -> int:
     except IntelligibleError as error:
         click.echo(f"error: {error}", err=True)
         return 2
-    except click.exceptions.NoArgsIsHelp as error:  # pragma: no cover - depends on click version
-        click.echo(error.format_message(), err=True)
-        return 2
     except click.ClickException as error:
         click.echo(f"error: {error.format_message()}", err=True)
         return 2

@@ -13,7 +13,7 @@ import torch
 from intelligible.core.config import config_to_dict
 from intelligible.core.errors import ConfigError
 from intelligible.core.report import Claim, Report
-from intelligible.core.runs import RunDir
+from intelligible.core.runs import RunDir, ensure_writable_dir
 from intelligible.core.seeding import seed_everything
 from intelligible.lm.loading import load_model
 from intelligible.lm.model import LanguageModel
@@ -253,17 +253,22 @@ def stage_table(result: SweepResult, diag: Diagnostics, assignment: StageAssignm
 
 
 def run_experiment(
-    config: StagesConfig, out_dir: str | Path, *, preset: str = "custom", resume: bool = False
+    config: StagesConfig,
+    out_dir: str | Path,
+    *,
+    preset: str = "custom",
+    resume: bool = False,
+    model: LanguageModel | None = None,
 ) -> Report:
-    """Sweep + diagnostics + stage assignment + claims, all into `out_dir`."""
+    """Sweep + diagnostics + stage assignment + claims, all into `out_dir` (`model` skips loading)."""
     start = time.perf_counter()
     config.validate()
     if "delete" not in config.kinds or config.layers is not None:
         raise ConfigError(
             "the full experiment needs a deletion of every layer: keep 'delete' in kinds and leave layers unset"
         )
-    out_dir = Path(out_dir)
-    model, windows = prepare(config)
+    out_dir = ensure_writable_dir(out_dir)  # fail before minutes of loading, not after
+    model, windows = prepare(config, model)
     result, run = sweep_run(config, out_dir, resume=resume, model=model, windows=windows)
     diag = diagnose(
         model,
