@@ -32,7 +32,10 @@ test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: setup
+	# peers timed side by side (TransformerLens, ...) live in the bench extra, never in the core install
+	$(PIP) install -q -c constraints.txt -e '.[bench]'
 	$(PY) benchmarks/stages_sweep.py
+	$(PY) benchmarks/stages_reproduction.py
 
 lint: setup
 	$(PY) -m ruff check src tests benchmarks

@@ -19,7 +19,7 @@ from intelligible.core.errors import ConfigError, DataError
 from intelligible.core.progress import progress
 from intelligible.lm.model import LanguageModel, delete_layer, swap_layers
 from intelligible.lm.text import iter_batches
-from intelligible.stages.metrics import MetricSums, reference_from_logits
+from intelligible.stages.metrics import MetricSums, reference_from_hidden
 
 KINDS = ("delete", "swap")
 
@@ -154,10 +154,8 @@ def run_sweep(
         states = [h0]
         for layer in identity:
             states.append(model.block_forward(layer, states[-1], pos))
-        logits = model.unembed(states[-1])
-        ref = reference_from_logits(logits, batch)
-        baseline.add(logits, ref)
-        del logits
+        ref = reference_from_hidden(model, states[-1], batch)
+        baseline.add_reference(ref)
         previous_order: Sequence[int] = identity
         previous_states = states
         for edit, acc in zip(edits, sums):
@@ -175,7 +173,7 @@ def run_sweep(
             for layer in edit.order[start:]:
                 h = model.block_forward(layer, h, pos)
                 run_states.append(h)
-            acc.add(model.unembed(h), ref)
+            acc.add_hidden(model, h, ref)
             previous_order, previous_states = edit.order, run_states
             bar.update(1)
             bar.set_postfix_str(f"{edit.name}: acc {acc.summary()['accuracy']:.3f}", refresh=False)
