@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
-from datetime import date
 from pathlib import Path
 
-import torch
-
-from intelligible.core.runs import package_versions
 from intelligible.stages.experiment import reproduce
-
-RESULTS = Path(__file__).parent / "results" / "stages_reproduction.json"
+from results_file import write_results
 
 
 def main() -> None:
@@ -31,12 +24,10 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="stages-"))
     report = reproduce(args.preset, out)
     stages = json.loads((out / "stages.json").read_text())
-    result = {
-        "benchmark": "stages_reproduction",
-        "date": date.today().isoformat(),
-        "machine": f"{os.cpu_count()}-core {platform.machine()}, {'GPU' if torch.cuda.is_available() else 'no GPU'}",
-        "command": f"python benchmarks/stages_reproduction.py --preset {args.preset}",
-        "targets": [
+    path = write_results(
+        "stages_reproduction",
+        f"python benchmarks/stages_reproduction.py --preset {args.preset}",
+        [
             {
                 "name": claim.statement,
                 "value": claim.measured_value,
@@ -46,17 +37,14 @@ def main() -> None:
             }
             for claim in report.claims
         ],
-        "measurements": {
+        {
             "elapsed_s": round(report.elapsed_s or 0.0, 1),
             "notes": report.notes,
             "stage_boundaries": stages["boundaries"],
             "per_layer": report.tables["per layer"],
-            "versions": package_versions(),
         },
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{report.n_holding}/{len(report.claims)} claims hold; wrote {RESULTS}")
+    )
+    print(f"{report.n_holding}/{len(report.claims)} claims hold; wrote {path}")
 
 
 if __name__ == "__main__":

@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
-import platform
 import tempfile
 import time
-from datetime import date
-from pathlib import Path
 
 import torch
 
-from intelligible.core.runs import package_versions
 from intelligible.lm import builtin_corpus, load_model, token_windows
 from intelligible.stages import make_interventions, run_sweep
 from intelligible.stages.metrics import MetricSums, reference_from_logits
+from results_file import write_results
 
-RESULTS = Path(__file__).parent / "results" / "stages_sweep.json"
 KEYS = ("accuracy", "kl", "loss", "entropy")
 
 
@@ -150,13 +145,11 @@ def main() -> None:
         },
         {"name": "max_metric_difference_vs_naive", "value": diff, "target": "<= 1e-4", "holds": diff <= 1e-4},
     ]
-    result = {
-        "benchmark": "stages_sweep",
-        "date": date.today().isoformat(),
-        "machine": f"{os.cpu_count()}-core {platform.machine()}, {'GPU' if torch.cuda.is_available() else 'no GPU'}",
-        "command": "python benchmarks/stages_sweep.py",
-        "targets": targets,
-        "measurements": {
+    path = write_results(
+        "stages_sweep",
+        "python benchmarks/stages_sweep.py",
+        targets,
+        {
             "model": model.name,
             "tokens_predicted": fast.tokens,
             "windows": list(windows.shape),
@@ -169,12 +162,9 @@ def main() -> None:
             "unembeddings_per_sweep": len(edits) + 1,
             "baseline": fast.baseline,
             "transformerlens": tl,
-            "versions": package_versions(),
         },
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    )
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

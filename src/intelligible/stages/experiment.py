@@ -131,13 +131,9 @@ def sweep_run(
     return result, run
 
 
-def diagnose_run(
-    config: StagesConfig, out_dir: str | Path, *, model: LanguageModel | None = None
-) -> tuple[Diagnostics, RunDir]:
-    """Compute the per-layer stage signals into a run folder; writes diagnostics.json and a figure."""
-    config.validate()
-    run = RunDir.create(out_dir, config, config.seed)
-    model, windows = prepare(config, model)
+def _diagnose_into(
+    run: RunDir, config: StagesConfig, model: LanguageModel, windows: torch.Tensor
+) -> Diagnostics:
     diag = diagnose(
         model,
         windows,
@@ -146,6 +142,17 @@ def diagnose_run(
         kurtosis_threshold=config.kurtosis_threshold,
     )
     run.write_json("diagnostics.json", diag.to_dict())
+    return diag
+
+
+def diagnose_run(
+    config: StagesConfig, out_dir: str | Path, *, model: LanguageModel | None = None
+) -> tuple[Diagnostics, RunDir]:
+    """Compute the per-layer stage signals into a run folder; writes diagnostics.json and a figure."""
+    config.validate()
+    run = RunDir.create(out_dir, config, config.seed)
+    model, windows = prepare(config, model)
+    diag = _diagnose_into(run, config, model, windows)
     run.save_figure(plot_diagnostics(diag), "diagnostics")
     return diag, run
 
@@ -270,14 +277,7 @@ def run_experiment(
     out_dir = ensure_writable_dir(out_dir)  # fail before minutes of loading, not after
     model, windows = prepare(config, model)
     result, run = sweep_run(config, out_dir, resume=resume, model=model, windows=windows)
-    diag = diagnose(
-        model,
-        windows,
-        batch_size=config.batch_size,
-        attention_windows=config.attention_windows,
-        kurtosis_threshold=config.kurtosis_threshold,
-    )
-    run.write_json("diagnostics.json", diag.to_dict())
+    diag = _diagnose_into(run, config, model, windows)
     assignment = assign_stages(result, diag, StageRules(config.detok_fraction, config.lens_fraction))
     run.write_json("stages.json", assignment.to_dict())
     figures = {
