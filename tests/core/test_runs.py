@@ -203,3 +203,15 @@ def test_command_is_recorded(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["intelligible", "stages", "run", "--out", "a b"])
     run = RunDir.create(tmp_path, {}, seed=0)
     assert run.read_config()["command"] == "intelligible stages run --out 'a b'"
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from intelligible.core.runs import atomic_write_text
+
+    path = atomic_write_text(tmp_path / "report.html", "<html></html>")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask

@@ -73,6 +73,15 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write `data` to `path` so that readers see the old file or the new one, never a partial one."""
     path = Path(path)
@@ -86,6 +95,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             tmp.write(data)
             tmp.flush()
             os.fsync(tmp.fileno())
+        # temp files are created 0600; give the result the permissions a plain open() would
+        os.chmod(tmp_name, 0o666 & ~_UMASK)
         os.replace(tmp_name, path)
         tmp_name = None
         _fsync_dir(path.parent)
