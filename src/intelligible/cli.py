@@ -18,6 +18,23 @@ from intelligible.core.errors import IntelligibleError
 OVERRIDES = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": ["-h", "--help"]}
 
 
+class StagesCommand(click.Command):
+    """A command whose help lists the StagesConfig fields it accepts (imported only when help is shown)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        import dataclasses
+
+        from intelligible.stages.experiment import StagesConfig
+
+        rows = [
+            (f"--{f.name.replace('_', '-')}", f"default: {f.default}")
+            for f in dataclasses.fields(StagesConfig)
+        ]
+        with formatter.section("Config options (fields of StagesConfig)"):
+            formatter.write_dl(rows)
+        super().format_epilog(ctx, formatter)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="intelligible")
 def cli() -> None:
@@ -58,6 +75,7 @@ def _stages_config(args: list[str], base: object | None = None):  # noqa: ANN202
 
 
 @stages.command(
+    cls=StagesCommand,
     context_settings=OVERRIDES,
     epilog="Any StagesConfig field, e.g. --model smollm2-135m --n-tokens 2048 --kinds delete,swap",
 )
@@ -79,7 +97,9 @@ def sweep(ctx: click.Context, out: Path, resume: bool) -> None:
 
 
 @stages.command(
-    context_settings=OVERRIDES, epilog="Any StagesConfig field, e.g. --n-tokens 1024 --kurtosis-threshold 10"
+    cls=StagesCommand,
+    context_settings=OVERRIDES,
+    epilog="Any StagesConfig field, e.g. --n-tokens 1024 --kurtosis-threshold 10",
 )
 @click.option(
     "--out", type=click.Path(path_type=Path), default=Path("runs/stages-diagnose"), show_default=True
@@ -101,7 +121,10 @@ def diagnose(ctx: click.Context, out: Path) -> None:
 
 
 @stages.command(
-    name="reproduce", context_settings=OVERRIDES, epilog="StagesConfig fields override the preset."
+    name="reproduce",
+    cls=StagesCommand,
+    context_settings=OVERRIDES,
+    epilog="StagesConfig fields override the preset.",
 )
 @click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/stages"), show_default=True)

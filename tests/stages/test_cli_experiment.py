@@ -171,3 +171,9 @@ def test_console_script_exit_code(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: unknown model 'nope'") and "Traceback" not in proc.stderr
+
+
+def test_help_lists_config_fields(capsys):
+    code, stdout, _ = run_cli(capsys, "stages", "sweep", "--help")
+    assert code == 0
+    assert "--n-tokens" in stdout and "--kurtosis-threshold" in stdout and "default: smollm2-135m" in stdout
