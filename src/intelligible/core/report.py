@@ -242,10 +242,11 @@ def _html_section(report: Report, base: Path) -> list[str]:
     parts.append("</table>")
     if report.notes:
         parts.append(f'<p class="notes">{esc(report.notes)}</p>')
-    for name, rows in report.tables.items():
-        parts += [f"<h3>{esc(name)}</h3>", *_html_table(rows)]
+    # figures before tables: the picture is what a reader looks for first, the table is for lookup
     for name, figure_path in report.figures.items():
         parts.append(_html_figure(name, Path(figure_path), base))
+    for name, rows in report.tables.items():
+        parts += [f"<h3>{esc(name)}</h3>", *_html_table(rows)]
     parts.append("</section>")
     return parts
 
