@@ -1,0 +1,119 @@
+"""One KAN layer: every edge (i -> o) carries  scale_base * b(x_i) + scale_sp * sum_m c_m B_m(x_i).
+
+The training path never builds the (batch, out, in) tensor of per-edge activations: the base
+function and the G + k spline bases are evaluated once per input, laid side by side as
+(batch, in * (1 + G + k)) features, and contracted with all edges' weights in one matrix product.
+On a uniform grid only k + 1 bases are non-zero at a point, and they are computed locally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from intelligible.core.errors import ConfigError, DataError
+from intelligible.kan.spline import (
+    bspline_basis,
+    local_uniform_basis,
+    scatter_dense,
+    uniform_features,
+    uniform_grid,
+)
+
+BASE_FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "silu": F.silu,
+    "identity": lambda x: x,
+    "zero": torch.zeros_like,
+}
+
+
+class KANLayer(nn.Module):
+    """A layer of in_dim x out_dim learnable edge functions on per-input B-spline grids."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        grid: int = 5,
+        k: int = 3,
+        *,
+        base: str = "silu",
+        grid_range: tuple[float, float] = (-1.0, 1.0),
+        noise_scale: float = 0.5,
+        scale_base_mu: float = 0.0,
+        scale_base_sigma: float = 1.0,
+        scale_sp: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_dim", in_dim), ("out_dim", out_dim), ("grid", grid), ("k", k)):
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        if base not in BASE_FUNCTIONS:
+            raise ConfigError(f"unknown base function {base!r}; valid: {', '.join(BASE_FUNCTIONS)}")
+        low, high = float(grid_range[0]), float(grid_range[1])
+        if not low < high:
+            raise ConfigError(f"grid_range must be increasing, got {grid_range!r}")
+        self.in_dim, self.out_dim, self.n_intervals, self.k, self.base = in_dim, out_dim, grid, k, base
+        lower = torch.full((in_dim,), low)
+        upper = torch.full((in_dim,), high)
+        self.register_buffer("grid", uniform_grid(lower, upper, grid, k))
+        self.register_buffer("mask", torch.ones(in_dim, out_dim))
+        # uniform grids take the fast local path; a data-adapted grid switches to Cox-de Boor
+        self.uniform = True
+        n_bases = grid + k
+        noise = (torch.rand(in_dim, n_bases, out_dim, generator=generator) - 0.5) * noise_scale / grid
+        self.coef = nn.Parameter(noise)
+        spread = (torch.rand(in_dim, out_dim, generator=generator) * 2 - 1) / in_dim**0.5
+        self.scale_base = nn.Parameter(scale_base_mu / in_dim**0.5 + scale_base_sigma * spread)
+        self.scale_sp = nn.Parameter(torch.full((in_dim, out_dim), scale_sp / in_dim**0.5))
+
+    @property
+    def n_bases(self) -> int:
+        return self.n_intervals + self.k
+
+    def _check(self, x: Tensor) -> None:
+        if x.dim() != 2 or x.shape[1] != self.in_dim:
+            raise DataError(f"expected input of shape (batch, {self.in_dim}), got {tuple(x.shape)}")
+
+    def basis(self, x: Tensor) -> Tensor:
+        """Spline basis values (batch, in, G + k) of the layer's grid at x."""
+        if self.uniform:
+            lower = self.grid[:, self.k]
+            h = self.grid[:, self.k + 1] - lower
+            values, first, _ = local_uniform_basis(x, lower, h, self.n_intervals, self.k)
+            return scatter_dense(values, first, self.n_bases)
+        return bspline_basis(x, self.grid, self.k)
+
+    def edge_weights(self) -> Tensor:
+        """All edges' weights as one (in * (1 + G + k), out) matrix: base scale then spline coefficients."""
+        base = (self.scale_base * self.mask).unsqueeze(1)
+        spline = self.coef * (self.scale_sp * self.mask).unsqueeze(1)
+        return torch.cat([base, spline], dim=1).reshape(-1, self.out_dim)
+
+    def features(self, x: Tensor) -> Tensor:
+        """(batch, in, 1 + G + k): base function value, then every spline basis value."""
+        if self.uniform:
+            lower = self.grid[:, self.k]
+            h = self.grid[:, self.k + 1] - lower
+            return uniform_features(x, lower, h, self.n_intervals, self.k, self.base)
+        return torch.cat(
+            [BASE_FUNCTIONS[self.base](x).unsqueeze(-1), bspline_basis(x, self.grid, self.k)], dim=-1
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check(x)
+        return self.features(x).reshape(x.shape[0], -1) @ self.edge_weights()
+
+    def edge_activations(self, x: Tensor) -> Tensor:
+        """Per-edge outputs (batch, out, in); only for inspection, plotting and regularisation."""
+        self._check(x)
+        spline = torch.einsum("bim,imo->boi", self.basis(x), self.coef)
+        base = BASE_FUNCTIONS[self.base](x).unsqueeze(1)
+        return (self.scale_base.T * base + self.scale_sp.T * spline) * self.mask.T
+
+    def extra_repr(self) -> str:
+        return f"in_dim={self.in_dim}, out_dim={self.out_dim}, grid={self.n_intervals}, k={self.k}, base={self.base!r}"

@@ -1,0 +1,83 @@
+"""KANLayer: the fast uniform-grid path against the general Cox-de Boor path, gradients, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from intelligible.core.errors import ConfigError, DataError
+from intelligible.kan.layer import KANLayer
+from intelligible.kan.spline import uniform_features, uniform_grid
+
+
+def _pair(in_dim=3, out_dim=4, grid=6, k=3, base="silu"):
+    fast = KANLayer(in_dim, out_dim, grid, k, base=base, generator=torch.Generator().manual_seed(0)).double()
+    slow = KANLayer(in_dim, out_dim, grid, k, base=base, generator=torch.Generator().manual_seed(0)).double()
+    slow.uniform = False
+    exact = uniform_grid(
+        torch.full((in_dim,), -1.0, dtype=torch.float64), torch.ones(in_dim, dtype=torch.float64), grid, k
+    )
+    fast.grid.copy_(exact)
+    slow.grid.copy_(exact)
+    return fast, slow
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+@pytest.mark.parametrize("base", ["silu", "identity", "zero"])
+def test_fast_path_equals_cox_de_boor(k, base):
+    fast, slow = _pair(k=k, base=base)
+    x = torch.rand(64, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 2.6 - 1.3
+    torch.testing.assert_close(fast(x), slow(x), atol=1e-12, rtol=0)
+    x1 = x.clone().requires_grad_(True)
+    x2 = x.clone().requires_grad_(True)
+    fast(x1).pow(2).sum().backward()
+    slow(x2).pow(2).sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad, atol=1e-10, rtol=0)
+    for p_fast, p_slow in zip(fast.parameters(), slow.parameters()):
+        torch.testing.assert_close(p_fast.grad, p_slow.grad, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_uniform_features_gradcheck(k):
+    lower = torch.tensor([-1.0, 0.0], dtype=torch.float64)
+    h = torch.tensor([0.4, 0.25], dtype=torch.float64)
+    # keep away from knots, where the order-k spline's derivative has a kink for k <= 2
+    x = torch.tensor([[0.13, 0.61], [-0.77, 0.33], [1.9, -0.6]], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda inp: uniform_features(inp, lower, h, 5, k, "silu"), (x,))
+
+
+def test_edge_activations_sum_to_output():
+    layer = KANLayer(3, 2, 5, 3, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(10, 3) * 2 - 1
+    acts = layer.edge_activations(x)
+    assert acts.shape == (10, 2, 3)
+    torch.testing.assert_close(acts.sum(-1), layer(x), atol=1e-5, rtol=0)
+
+
+def test_mask_removes_an_edge():
+    layer = KANLayer(2, 1, 5, 3, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        layer.mask[1, 0] = 0.0
+    x = torch.rand(8, 2)
+    x_changed = x.clone()
+    x_changed[:, 1] = torch.rand(8)
+    torch.testing.assert_close(layer(x), layer(x_changed))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"grid": 0}, "grid must be an integer >= 1, got 0"),
+        ({"k": 0}, "k must be an integer >= 1, got 0"),
+        ({"base": "tanh"}, "unknown base function 'tanh'; valid: silu, identity, zero"),
+        ({"grid_range": (1.0, -1.0)}, "grid_range must be increasing"),
+    ],
+)
+def test_bad_config(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        KANLayer(2, 1, **{"grid": 5, "k": 3, **kwargs})
+
+
+def test_wrong_input_width():
+    with pytest.raises(DataError, match=r"expected input of shape \(batch, 2\), got \(4, 3\)"):
+        KANLayer(2, 1)(torch.zeros(4, 3))
