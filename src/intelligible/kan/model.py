@@ -1,0 +1,199 @@
+"""The KAN network: stacked KAN layers, optional multiplication nodes, grid updates and refinement.
+
+`KAN(width=[2, 5, 1], grid=5, k=3, seed=0)` follows pykan's API. A width entry may be
+`[n_sum, n_mult]` (MultKAN): the layer feeding it produces n_sum + 2 * n_mult sub-nodes, and each
+multiplication node is the product of two consecutive sub-nodes after the sums.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from intelligible.core.errors import ConfigError, DataError
+from intelligible.kan.layer import KANLayer
+from intelligible.kan.spline import bspline_basis, uniform_grid
+
+
+def _parse_width(width: Sequence[int | Sequence[int]]) -> list[tuple[int, int]]:
+    if not isinstance(width, Sequence) or len(width) < 2:
+        raise ConfigError(f"width must list at least an input and an output size, got {width!r}")
+    parsed = []
+    for entry in width:
+        pair = (int(entry), 0) if isinstance(entry, int) else tuple(int(v) for v in entry)
+        if len(pair) != 2 or pair[0] < 0 or pair[1] < 0 or sum(pair) == 0:
+            raise ConfigError(f"each width entry must be n >= 1 or [n_sum, n_mult], got {entry!r}")
+        parsed.append(pair)
+    if parsed[0][1]:
+        raise ConfigError("the input layer cannot have multiplication nodes")
+    return parsed
+
+
+class KAN(nn.Module):
+    """A Kolmogorov-Arnold network (Liu et al. 2024), pykan-compatible constructor."""
+
+    def __init__(
+        self,
+        width: Sequence[int | Sequence[int]],
+        grid: int = 5,
+        k: int = 3,
+        *,
+        seed: int = 0,
+        base: str = "silu",
+        grid_range: tuple[float, float] = (-1.0, 1.0),
+        grid_eps: float = 0.02,
+        noise_scale: float = 0.3,
+    ) -> None:
+        super().__init__()
+        self.width = _parse_width(width)
+        if not 0.0 <= grid_eps <= 1.0:
+            raise ConfigError(f"grid_eps must be in [0, 1] (0: quantile grid, 1: uniform), got {grid_eps}")
+        self.grid_size, self.k, self.grid_eps, self.seed = grid, k, grid_eps, seed
+        generator = torch.Generator().manual_seed(seed)
+        layers = []
+        for (n_in_sum, n_in_mult), (n_sum, n_mult) in zip(self.width, self.width[1:]):
+            layers.append(
+                KANLayer(
+                    n_in_sum + n_in_mult,
+                    n_sum + 2 * n_mult,
+                    grid,
+                    k,
+                    base=base,
+                    grid_range=grid_range,
+                    noise_scale=noise_scale,
+                    generator=generator,
+                )
+            )
+        self.layers = nn.ModuleList(layers)
+
+    @property
+    def in_dim(self) -> int:
+        return self.width[0][0]
+
+    def _combine(self, index: int, h: Tensor) -> Tensor:
+        n_sum, n_mult = self.width[index + 1]
+        if not n_mult:
+            return h
+        sums, subnodes = h[:, :n_sum], h[:, n_sum:]
+        return torch.cat([sums, subnodes[:, 0::2] * subnodes[:, 1::2]], dim=1)
+
+    def check_input(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.in_dim:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise DataError(f"expected input of shape (batch, {self.in_dim}), got {shape}")
+        if not torch.isfinite(x).all():
+            raise DataError("input contains NaN or inf values")
+        return x
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.check_input(x)
+        for index, layer in enumerate(self.layers):
+            h = self._combine(index, layer(h))
+        return h
+
+    def layer_inputs(self, x: Tensor) -> list[Tensor]:
+        """The input of every layer on samples x (for grid updates and plots)."""
+        inputs = []
+        h = self.check_input(x)
+        with torch.no_grad():
+            for index, layer in enumerate(self.layers):
+                inputs.append(h)
+                h = self._combine(index, layer(h))
+        return inputs
+
+    # ------------------------------------------------------------------ grids
+    @torch.no_grad()
+    def update_grid(self, x: Tensor, *, ridge: float = 1e-6) -> None:
+        """Move every layer's grid to cover the samples (quantile/uniform blend by grid_eps) and refit
+        the splines by least squares so each edge function stays what it was on the samples."""
+        for layer, inputs in zip(self.layers, self.layer_inputs(x)):
+            new_grid = _grid_from_samples(inputs, layer.n_intervals, layer.k, self.grid_eps)
+            _refit(layer, inputs, new_grid, layer.n_intervals, ridge)
+
+    @torch.no_grad()
+    def refine(self, new_grid: int, x: Tensor | None = None, *, ridge: float = 1e-6) -> KAN:
+        """A copy of this network with `new_grid` intervals per edge, fitted to the current functions."""
+        if not isinstance(new_grid, int) or new_grid < 1:
+            raise ConfigError(f"grid must be an integer >= 1, got {new_grid!r}")
+        finer = KAN(
+            [list(w) for w in self.width], new_grid, self.k, seed=self.seed, base=self.layers[0].base,
+            grid_eps=self.grid_eps,
+        )  # fmt: skip
+        finer.load_state_dict(
+            {key: value for key, value in self.state_dict().items() if not key.endswith((".coef", ".grid"))},
+            strict=False,
+        )
+        samples = x if x is not None else _grid_samples(self)
+        for old, new, inputs in zip(self.layers, finer.layers, self.layer_inputs(samples)):
+            low, high = old.grid[:, old.k], old.grid[:, -old.k - 1]
+            if old.uniform:
+                grid = uniform_grid(low, high, new_grid, old.k)
+            else:
+                grid = _grid_from_samples(inputs, new_grid, old.k, self.grid_eps, low=low, high=high)
+            new.grid = new.grid.new_empty(grid.shape)
+            _refit(new, inputs, grid, new_grid, ridge, source=old)
+        return finer
+
+
+def _grid_samples(model: KAN, n: int = 512) -> Tensor:
+    """Samples spread over the first layer's grid range, for refits when no data is given."""
+    layer = model.layers[0]
+    low, high = layer.grid[:, layer.k], layer.grid[:, -layer.k - 1]
+    steps = torch.linspace(0, 1, n, dtype=low.dtype)[:, None]
+    return low + steps * (high - low)
+
+
+def _grid_from_samples(
+    inputs: Tensor,
+    n_intervals: int,
+    k: int,
+    grid_eps: float,
+    low: Tensor | None = None,
+    high: Tensor | None = None,
+) -> Tensor:
+    """Extended knots per input: grid_eps * uniform + (1 - grid_eps) * sample quantiles."""
+    sorted_x = inputs.sort(dim=0).values
+    lo = sorted_x[0] if low is None else low
+    hi = sorted_x[-1] if high is None else high
+    hi = torch.where(hi > lo, hi, lo + 1e-2)  # a constant input still needs an interval
+    positions = torch.linspace(0, 1, n_intervals + 1, dtype=inputs.dtype)
+    uniform = lo[:, None] + positions[None] * (hi - lo)[:, None]
+    ids = (positions * (sorted_x.shape[0] - 1)).round().long()
+    adaptive = sorted_x[ids].T.clamp(lo[:, None], hi[:, None])
+    adaptive[:, 0], adaptive[:, -1] = lo, hi
+    core = grid_eps * uniform + (1 - grid_eps) * adaptive
+    core = torch.cummax(core, dim=1).values  # knots must not decrease
+    h = (hi - lo) / n_intervals
+    left = lo[:, None] - h[:, None] * torch.arange(k, 0, -1, dtype=inputs.dtype)
+    right = hi[:, None] + h[:, None] * torch.arange(1, k + 1, dtype=inputs.dtype)
+    return torch.cat([left, core, right], dim=1)
+
+
+def _refit(
+    layer: KANLayer,
+    inputs: Tensor,
+    grid: Tensor,
+    n_intervals: int,
+    ridge: float,
+    source: KANLayer | None = None,
+) -> None:
+    """Least-squares spline coefficients on `grid` reproducing the (source) layer's splines at `inputs`."""
+    source = source or layer
+    targets = torch.einsum("bim,imo->ibo", source.basis(inputs), source.coef)  # (in, batch, out)
+    basis = bspline_basis(inputs, grid, layer.k).permute(1, 0, 2)  # (in, batch, n_bases)
+    gram = basis.transpose(1, 2) @ basis
+    eye = torch.eye(gram.shape[-1], dtype=gram.dtype)
+    rhs = basis.transpose(1, 2) @ targets
+    # ridge keeps the solve defined where an interval has no samples; the old solution is kept on failure
+    coef, info = torch.linalg.solve_ex(gram + ridge * eye * (1 + gram.diagonal(dim1=1, dim2=2).mean()), rhs)
+    if bool(info.any()) or not torch.isfinite(coef).all():
+        warnings.warn("grid refit failed (singular or non-finite); keeping the previous grid", stacklevel=3)
+        return
+    layer.grid = grid.to(layer.grid.dtype)
+    layer.n_intervals = n_intervals
+    spacing = grid[:, 1:] - grid[:, :-1]
+    layer.uniform = bool(torch.allclose(spacing, spacing[:, :1].expand_as(spacing), rtol=1e-5, atol=1e-7))
+    layer.coef = nn.Parameter(coef.to(layer.coef.dtype))
