@@ -1,5 +1,6 @@
-"""Kolmogorov-Arnold Networks (Liu et al. 2024). Work in progress (issue 3): layers, network, grids."""
+"""Kolmogorov-Arnold Networks (Liu et al. 2024). Work in progress (issue 3): layers, network, grids, fit."""
 
+from intelligible.kan.data import create_dataset
 from intelligible.kan.layer import KANLayer
 from intelligible.kan.model import KAN
 from intelligible.kan.spline import (
@@ -9,9 +10,14 @@ from intelligible.kan.spline import (
     uniform_features,
     uniform_grid,
 )
+from intelligible.kan.train import FitConfig, fit, regularization
 
 __all__ = [
     "KAN",
+    "FitConfig",
+    "create_dataset",
+    "fit",
+    "regularization",
     "KANLayer",
     "bspline_basis",
     "local_uniform_basis",

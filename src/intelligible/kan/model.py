@@ -104,6 +104,13 @@ class KAN(nn.Module):
                 h = self._combine(index, layer(h))
         return inputs
 
+    def fit(self, dataset: dict[str, Tensor], **options: object) -> dict[str, list[float]]:
+        """Train in place (pykan's `model.fit(dataset, opt="LBFGS", steps=100, ...)`); returns the history."""
+        from intelligible.kan.train import FitConfig, fit  # train imports this module
+
+        show = options.pop("show_progress", None)
+        return fit(self, dataset, FitConfig(**options), show_progress=show)
+
     # ------------------------------------------------------------------ grids
     @torch.no_grad()
     def update_grid(self, x: Tensor, *, ridge: float = 1e-6) -> None:
@@ -196,4 +203,7 @@ def _refit(
     layer.n_intervals = n_intervals
     spacing = grid[:, 1:] - grid[:, :-1]
     layer.uniform = bool(torch.allclose(spacing, spacing[:, :1].expand_as(spacing), rtol=1e-5, atol=1e-7))
-    layer.coef = nn.Parameter(coef.to(layer.coef.dtype))
+    if layer.coef.shape == coef.shape:  # same size: update in place so optimisers keep tracking it
+        layer.coef.data.copy_(coef)
+    else:
+        layer.coef = nn.Parameter(coef.to(layer.coef.dtype))
