@@ -71,3 +71,29 @@ def test_bad_inputs():
         model.refine(0)
     with pytest.raises(ConfigError, match="grid_eps must be in"):
         KAN([2, 1], grid_eps=2.0)
+
+
+def test_save_load_round_trip(tmp_path):
+    model = KAN([2, [2, 1], 1], grid=4, seed=3, grid_eps=0.5)
+    x = torch.rand(50, 2) * 2 - 1
+    model.update_grid(x)  # non-uniform grids must survive too
+    finer = model.refine(7, x)
+    path = finer.save(tmp_path / "net")
+    assert path.name == "net.json" and (tmp_path / "net.safetensors").exists()
+    loaded = KAN.load(tmp_path / "net")
+    torch.testing.assert_close(loaded(x), finer(x))
+    assert [layer.uniform for layer in loaded.layers] == [layer.uniform for layer in finer.layers]
+
+
+def test_load_errors(tmp_path):
+    from intelligible.core.artifacts import save_artifact
+
+    with pytest.raises(DataError, match="no artifact at"):
+        KAN.load(tmp_path / "missing")
+    save_artifact(tmp_path / "other", "sae", {}, {"w": torch.zeros(1)})
+    with pytest.raises(DataError, match="holds a 'sae' artifact, not a 'kan'"):
+        KAN.load(tmp_path / "other")
+    KAN([2, 1]).save(tmp_path / "net")
+    (tmp_path / "net.safetensors").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="cannot be read as safetensors"):
+        KAN.load(tmp_path / "net")

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from intelligible.core.artifacts import load_artifact, save_artifact
 from intelligible.core.errors import ConfigError, DataError
 from intelligible.kan.layer import KANLayer
 from intelligible.kan.spline import bspline_basis, uniform_grid
@@ -110,6 +112,43 @@ class KAN(nn.Module):
 
         show = options.pop("show_progress", None)
         return fit(self, dataset, FitConfig(**options), show_progress=show)
+
+    # ------------------------------------------------------------------ files
+    def config(self) -> dict:
+        """Everything needed to rebuild this network's structure (the weights travel separately)."""
+        return {
+            "width": [list(w) for w in self.width],
+            "grid": self.grid_size,
+            "k": self.k,
+            "seed": self.seed,
+            "base": self.layers[0].base,
+            "grid_eps": self.grid_eps,
+            "layer_intervals": [layer.n_intervals for layer in self.layers],
+            "layer_uniform": [layer.uniform for layer in self.layers],
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Save as `<path>.safetensors` + `<path>.json` (kind "kan")."""
+        return save_artifact(path, "kan", self.config(), self.state_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> KAN:
+        _, config, tensors = load_artifact(path, kind="kan")
+        model = cls(config["width"], config["grid"], config["k"], seed=config["seed"], base=config["base"],
+                    grid_eps=config["grid_eps"])  # fmt: skip
+        for layer, intervals, uniform in zip(
+            model.layers, config["layer_intervals"], config["layer_uniform"]
+        ):
+            layer.n_intervals, layer.uniform = intervals, uniform
+            layer.grid = torch.empty(layer.in_dim, intervals + 1 + 2 * layer.k)
+            layer.coef = nn.Parameter(torch.empty(layer.in_dim, intervals + layer.k, layer.out_dim))
+        try:
+            model.load_state_dict(tensors)
+        except RuntimeError as error:
+            raise DataError(
+                f"weights in {path} do not match the saved structure: {str(error).splitlines()[0]}"
+            ) from None
+        return model
 
     # ------------------------------------------------------------------ grids
     @torch.no_grad()

@@ -1,0 +1,62 @@
+"""Artifacts studies exchange as files: `<name>.safetensors` (tensors) + `<name>.json` (kind, config).
+
+Readers live here, below the studies, so one study can load another's artifact without importing it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from intelligible.core.config import to_jsonable
+from intelligible.core.errors import DataError
+from intelligible.core.runs import atomic_write_bytes, atomic_write_text
+
+FORMAT_VERSION = 1
+
+
+def _paths(path: str | Path) -> tuple[Path, Path]:
+    base = Path(path)
+    if base.suffix in (".safetensors", ".json"):
+        base = base.with_suffix("")
+    return base.with_suffix(".safetensors"), base.with_suffix(".json")
+
+
+def save_artifact(
+    path: str | Path, kind: str, config: dict[str, Any], tensors: dict[str, torch.Tensor]
+) -> Path:
+    """Write tensors then the JSON that names their kind (the JSON last: a reader never sees a half artifact)."""
+    weights, meta = _paths(path)
+    data = save_safetensors({key: value.detach().contiguous().cpu() for key, value in tensors.items()})
+    atomic_write_bytes(weights, data)
+    atomic_write_text(
+        meta, json.dumps({"kind": kind, "format": FORMAT_VERSION, "config": to_jsonable(config)}, indent=2)
+    )
+    return meta
+
+
+def load_artifact(
+    path: str | Path, kind: str | None = None
+) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
+    """Read an artifact; with `kind`, refuse one of another kind. Returns (kind, config, tensors)."""
+    weights, meta = _paths(path)
+    if not meta.is_file() or not weights.is_file():
+        raise DataError(f"no artifact at {meta.with_suffix('')}: need both {meta.name} and {weights.name}")
+    try:
+        record = json.loads(meta.read_text(encoding="utf-8"))
+        found = record["kind"]
+        config = record["config"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+        raise DataError(f"{meta} is not an intelligible artifact description: {error}") from None
+    if kind is not None and found != kind:
+        raise DataError(f"{meta} holds a '{found}' artifact, not a '{kind}'")
+    try:
+        tensors = load_safetensors(weights.read_bytes())
+    except Exception as error:  # safetensors raises its own error types on corrupt files
+        raise DataError(f"{weights} cannot be read as safetensors: {error}") from None
+    return found, config, tensors
