@@ -3,6 +3,7 @@
 from intelligible.kan.data import create_dataset
 from intelligible.kan.layer import KANLayer
 from intelligible.kan.model import KAN
+from intelligible.kan.prune import attribute, prune, prune_edge, prune_input, prune_node
 from intelligible.kan.spline import (
     bspline_basis,
     local_uniform_basis,
@@ -19,6 +20,11 @@ __all__ = [
     "fit",
     "regularization",
     "KANLayer",
+    "attribute",
+    "prune",
+    "prune_edge",
+    "prune_input",
+    "prune_node",
     "bspline_basis",
     "local_uniform_basis",
     "scatter_dense",
