@@ -1,4 +1,4 @@
-"""Kolmogorov-Arnold Networks (Liu et al. 2024). Work in progress (issue 3): layers, network, grids, fit."""
+"""Kolmogorov-Arnold Networks (Liu et al. 2024). Work in progress (issue 3): layers, network, grids, fit, pruning, symbolic."""
 
 from intelligible.kan.data import create_dataset
 from intelligible.kan.layer import KANLayer
@@ -11,6 +11,13 @@ from intelligible.kan.spline import (
     uniform_features,
     uniform_grid,
 )
+from intelligible.kan.symbolic import (
+    auto_symbolic,
+    fix_symbolic,
+    suggest_symbolic,
+    symbolic_formula,
+    unfix_symbolic,
+)
 from intelligible.kan.train import FitConfig, fit, regularization
 
 __all__ = [
@@ -21,6 +28,11 @@ __all__ = [
     "regularization",
     "KANLayer",
     "attribute",
+    "auto_symbolic",
+    "fix_symbolic",
+    "suggest_symbolic",
+    "symbolic_formula",
+    "unfix_symbolic",
     "prune",
     "prune_edge",
     "prune_input",

@@ -70,6 +70,10 @@ class KANLayer(nn.Module):
         spread = (torch.rand(in_dim, out_dim, generator=generator) * 2 - 1) / in_dim**0.5
         self.scale_base = nn.Parameter(scale_base_mu / in_dim**0.5 + scale_base_sigma * spread)
         self.scale_sp = nn.Parameter(torch.full((in_dim, out_dim), scale_sp / in_dim**0.5))
+        # symbolic edges: c * f(a * x + b) + d replaces the spline where sym_mask is 1
+        self.register_buffer("sym_mask", torch.zeros(in_dim, out_dim))
+        self.sym_params = nn.Parameter(torch.zeros(in_dim, out_dim, 4))
+        self.sym_names = [["0"] * out_dim for _ in range(in_dim)]
 
     @property
     def n_bases(self) -> int:
@@ -90,8 +94,9 @@ class KANLayer(nn.Module):
 
     def edge_weights(self) -> Tensor:
         """All edges' weights as one (in * (1 + G + k), out) matrix: base scale then spline coefficients."""
-        base = (self.scale_base * self.mask).unsqueeze(1)
-        spline = self.coef * (self.scale_sp * self.mask).unsqueeze(1)
+        numeric = self.mask * (1 - self.sym_mask)
+        base = (self.scale_base * numeric).unsqueeze(1)
+        spline = self.coef * (self.scale_sp * numeric).unsqueeze(1)
         return torch.cat([base, spline], dim=1).reshape(-1, self.out_dim)
 
     def features(self, x: Tensor) -> Tensor:
@@ -106,14 +111,40 @@ class KANLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         self._check(x)
-        return self.features(x).reshape(x.shape[0], -1) @ self.edge_weights()
+        out = self.features(x).reshape(x.shape[0], -1) @ self.edge_weights()
+        if bool(self.sym_mask.any()):
+            out = out + self.symbolic_edges(x).sum(dim=-1)
+        return out
+
+    def symbolic_edges(self, x: Tensor) -> Tensor:
+        """Outputs (batch, out, in) of the symbolic edges (zero elsewhere), one kernel per function used."""
+        from intelligible.symbolic.library import get_function  # symbolic is optional for pure spline use
+
+        result = x.new_zeros(x.shape[0], self.out_dim, self.in_dim)
+        active = self.sym_mask * self.mask
+        edges = torch.nonzero(active > 0)
+        by_name: dict[str, list[tuple[int, int]]] = {}
+        for i, o in edges.tolist():
+            by_name.setdefault(self.sym_names[i][o], []).append((i, o))
+        for name, pairs in by_name.items():
+            ii = torch.tensor([p[0] for p in pairs])
+            oo = torch.tensor([p[1] for p in pairs])
+            a, b, c, d = self.sym_params[ii, oo].unbind(-1)
+            values = c * get_function(name).torch_fn(a * x[:, ii] + b) + d
+            result = result.index_put(
+                (torch.arange(x.shape[0])[:, None], oo[None], ii[None]), values * active[ii, oo]
+            )
+        return result
 
     def edge_activations(self, x: Tensor) -> Tensor:
         """Per-edge outputs (batch, out, in); only for inspection, plotting and regularisation."""
         self._check(x)
         spline = torch.einsum("bim,imo->boi", self.basis(x), self.coef)
         base = BASE_FUNCTIONS[self.base](x).unsqueeze(1)
-        return (self.scale_base.T * base + self.scale_sp.T * spline) * self.mask.T
+        numeric = (self.scale_base.T * base + self.scale_sp.T * spline) * (self.mask * (1 - self.sym_mask)).T
+        if bool(self.sym_mask.any()):
+            numeric = numeric + self.symbolic_edges(x)
+        return numeric
 
     def extra_repr(self) -> str:
         return f"in_dim={self.in_dim}, out_dim={self.out_dim}, grid={self.n_intervals}, k={self.k}, base={self.base!r}"

@@ -125,6 +125,7 @@ class KAN(nn.Module):
             "grid_eps": self.grid_eps,
             "layer_intervals": [layer.n_intervals for layer in self.layers],
             "layer_uniform": [layer.uniform for layer in self.layers],
+            "layer_symbolic_names": [layer.sym_names for layer in self.layers],
         }
 
     def save(self, path: str | Path) -> Path:
@@ -136,10 +137,11 @@ class KAN(nn.Module):
         _, config, tensors = load_artifact(path, kind="kan")
         model = cls(config["width"], config["grid"], config["k"], seed=config["seed"], base=config["base"],
                     grid_eps=config["grid_eps"])  # fmt: skip
-        for layer, intervals, uniform in zip(
-            model.layers, config["layer_intervals"], config["layer_uniform"]
+        names = config.get("layer_symbolic_names") or [layer.sym_names for layer in model.layers]
+        for layer, intervals, uniform, sym in zip(
+            model.layers, config["layer_intervals"], config["layer_uniform"], names
         ):
-            layer.n_intervals, layer.uniform = intervals, uniform
+            layer.n_intervals, layer.uniform, layer.sym_names = intervals, uniform, [list(row) for row in sym]
             layer.grid = torch.empty(layer.in_dim, intervals + 1 + 2 * layer.k)
             layer.coef = nn.Parameter(torch.empty(layer.in_dim, intervals + layer.k, layer.out_dim))
         try:
@@ -173,6 +175,8 @@ class KAN(nn.Module):
             strict=False,
         )
         samples = x if x is not None else _grid_samples(self)
+        for old, new in zip(self.layers, finer.layers):
+            new.sym_names = [list(row) for row in old.sym_names]
         for old, new, inputs in zip(self.layers, finer.layers, self.layer_inputs(samples)):
             low, high = old.grid[:, old.k], old.grid[:, -old.k - 1]
             if old.uniform:

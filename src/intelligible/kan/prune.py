@@ -65,6 +65,9 @@ def _subset(model: KAN, keep: Sequence[Tensor]) -> KAN:
         new.scale_base = torch.nn.Parameter(old.scale_base[keep_in][:, keep_out].clone())
         new.scale_sp = torch.nn.Parameter(old.scale_sp[keep_in][:, keep_out].clone())
         new.mask = old.mask[keep_in][:, keep_out].clone()
+        new.sym_mask = old.sym_mask[keep_in][:, keep_out].clone()
+        new.sym_params = torch.nn.Parameter(old.sym_params[keep_in][:, keep_out].clone())
+        new.sym_names = [[old.sym_names[i][o] for o in keep_out.tolist()] for i in keep_in.tolist()]
     return smaller
 
 
