@@ -36,6 +36,7 @@ bench: setup
 	$(PIP) install -q -c constraints.txt -e '.[bench]'
 	$(PY) benchmarks/stages_sweep.py
 	$(PY) benchmarks/stages_reproduction.py
+	$(PY) benchmarks/kan_vs_pykan.py
 
 lint: setup
 	$(PY) -m ruff check src tests benchmarks
