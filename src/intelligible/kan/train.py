@@ -9,6 +9,7 @@ from torch import Tensor
 
 from intelligible.core.errors import ConfigError, DataError
 from intelligible.core.progress import progress
+from intelligible.kan.layer import BASE_FUNCTIONS
 from intelligible.kan.model import KAN
 
 
@@ -61,17 +62,19 @@ def _check_dataset(model: KAN, dataset: dict[str, Tensor]) -> None:
 def regularization(model: KAN, x: Tensor, cfg: FitConfig) -> Tensor:
     """pykan's sparsity penalty on edge activation scales, plus the coefficient proxy.
 
-    Edge scale = std over the batch of the edge's spline output / (std of its input + 0.1); per
+    Edge scale = std over the batch of the edge's numeric output / (std of its input + 0.1); per
     layer, lamb_l1 * sum(scales) + lamb_entropy * entropy(scales / sum(scales)).
     """
     total = x.new_zeros(())
     if cfg.lamb_l1 or cfg.lamb_entropy:
         h = x
         for index, layer in enumerate(model.layers):
-            spline = (
-                torch.einsum("bim,imo->boi", layer.basis(h), layer.coef) * (layer.scale_sp * layer.mask).T
-            )
-            scales = spline.std(dim=0) / (h.std(dim=0) + 0.1)  # (out, in)
+            # the whole numeric edge (base and spline, as pykan's postacts), symbolic edges excluded
+            numeric = (layer.mask * (1 - layer.sym_mask)).T
+            spline = torch.einsum("bim,imo->boi", layer.basis(h), layer.coef)
+            base = BASE_FUNCTIONS[layer.base](h).unsqueeze(1)
+            edges = (layer.scale_base.T * base + layer.scale_sp.T * spline) * numeric
+            scales = edges.std(dim=0) / (h.std(dim=0) + 0.1)  # (out, in)
             l1 = scales.sum()
             p = scales / (l1 + 1e-12)
             entropy = -(p * torch.log(p + 1e-12)).sum()
