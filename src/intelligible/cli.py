@@ -142,6 +142,31 @@ def stages_reproduce(ctx: click.Context, preset: str, out: Path, resume: bool) -
     click.echo(f"report: {out / 'report.md'}")
 
 
+# --------------------------------------------------------------------------- kan
+@cli.group()
+def kan() -> None:
+    """Kolmogorov-Arnold networks (Liu et al. 2024): fit, prune, distil to formulas."""
+
+
+@kan.command(name="fit", context_settings=OVERRIDES)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/kan-fit"), show_default=True)
+@click.pass_context
+def kan_fit(ctx: click.Context, out: Path) -> None:
+    """Fit a KAN to --function (e.g. "exp(sin(pi*x0)+x1**2)"); --symbolic distils it to a formula.
+
+    Options: --function, --width 2,5,1, --grid, --k, --opt LBFGS|Adam, --steps, --lr, --batch,
+    --lamb, --train-num, --test-num, --range-low, --range-high, --symbolic, --lib x,x^2,exp,sin, --seed.
+    """
+    from intelligible.kan.experiment import FitRunConfig, fit_run
+
+    config = config_from_dict(FitRunConfig, parse_cli_overrides(ctx.args))
+    summary = fit_run(config, out)
+    click.echo(f"test RMSE {summary['test_rmse']:.3e}")
+    if "formula" in summary:
+        click.echo(f"formula: {summary['formula']}  (test RMSE {summary['symbolic_test_rmse']:.3e})")
+    click.echo(f"model: {out / 'model.json'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning user errors into one line on stderr and exit code 2."""
     try:
