@@ -113,6 +113,12 @@ class KAN(nn.Module):
         show = options.pop("show_progress", None)
         return fit(self, dataset, FitConfig(**options), show_progress=show)
 
+    def plot(self, x: Tensor, **options: object):  # noqa: ANN201 - a matplotlib Figure
+        """The network diagram on samples x (see `intelligible.kan.plot.plot`); returns a Figure."""
+        from intelligible.kan.plot import plot  # matplotlib loads only when a plot is asked for
+
+        return plot(self, x, **options)
+
     # ------------------------------------------------------------------ files
     def config(self) -> dict:
         """Everything needed to rebuild this network's structure (the weights travel separately)."""
