@@ -147,3 +147,9 @@ def trained_windows(trained_lm):
     from intelligible.lm import token_windows
 
     return token_windows(trained_lm.tokenizer, SAMPLE_TEXT, seq_len=24, n_windows=6, bos_token_id=1)
+
+
+@pytest.fixture(autouse=True)
+def _seed_every_test():
+    """Each test starts from the same global RNG state, whatever ran before it."""
+    torch.manual_seed(0)
