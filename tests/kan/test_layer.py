@@ -81,3 +81,24 @@ def test_bad_config(kwargs, message):
 def test_wrong_input_width():
     with pytest.raises(DataError, match=r"expected input of shape \(batch, 2\), got \(4, 3\)"):
         KANLayer(2, 1)(torch.zeros(4, 3))
+
+
+def test_second_derivatives_refused_on_fast_path_and_exact_on_the_slow_one():
+    from intelligible.kan.model import KAN
+
+    model = KAN([1, 3, 1], grid=5, seed=0).double()
+    x = torch.linspace(-0.9, 0.9, 7, dtype=torch.float64)[:, None].requires_grad_(True)
+    with pytest.raises(RuntimeError, match="first-order only; call model.twice_differentiable"):
+        torch.autograd.grad(model(x).sum(), x, create_graph=True)
+    model.twice_differentiable()
+    (first,) = torch.autograd.grad(model(x).sum(), x, create_graph=True)
+    (second,) = torch.autograd.grad(first.sum(), x)
+    # compare with central finite differences of the first derivative
+    eps = 1e-5
+
+    def derivative(points):
+        points = points.detach().requires_grad_(True)
+        return torch.autograd.grad(model(points).sum(), points)[0]
+
+    numeric = (derivative(x + eps) - derivative(x - eps)) / (2 * eps)
+    torch.testing.assert_close(second, numeric, atol=1e-5, rtol=1e-5)

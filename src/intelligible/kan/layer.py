@@ -64,6 +64,8 @@ class KANLayer(nn.Module):
         self.register_buffer("mask", torch.ones(in_dim, out_dim))
         # uniform grids take the fast local path; a data-adapted grid switches to Cox-de Boor
         self.uniform = True
+        # the fast path's hand-written backward is first-order only; PDE losses need `fast_backward=False`
+        self.fast_backward = True
         n_bases = grid + k
         noise = (torch.rand(in_dim, n_bases, out_dim, generator=generator) - 0.5) * noise_scale / grid
         self.coef = nn.Parameter(noise)
@@ -101,7 +103,7 @@ class KANLayer(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         """(batch, in, 1 + G + k): base function value, then every spline basis value."""
-        if self.uniform:
+        if self.uniform and self.fast_backward:
             lower = self.grid[:, self.k]
             h = self.grid[:, self.k + 1] - lower
             return uniform_features(x, lower, h, self.n_intervals, self.k, self.base)

@@ -113,6 +113,13 @@ class KAN(nn.Module):
         show = options.pop("show_progress", None)
         return fit(self, dataset, FitConfig(**options), show_progress=show)
 
+    def twice_differentiable(self, enabled: bool = True) -> KAN:
+        """Use plain autograd for the spline bases, so second derivatives (Laplacians in PDE losses) are
+        exact; the default fast path refuses double backward with an error instead."""
+        for layer in self.layers:
+            layer.fast_backward = not enabled
+        return self
+
     def plot(self, x: Tensor, **options: object):  # noqa: ANN201 - a matplotlib Figure
         """The network diagram on samples x (see `intelligible.kan.plot.plot`); returns a Figure."""
         from intelligible.kan.plot import plot  # matplotlib loads only when a plot is asked for

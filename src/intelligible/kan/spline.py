@@ -138,6 +138,13 @@ class _UniformFeatures(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
+        if torch.is_grad_enabled():
+            # create_graph=True: a second derivative through this backward would miss the bases'
+            # curvature and be silently wrong, so refuse it
+            raise RuntimeError(
+                "the fast KAN spline path is first-order only; call model.twice_differentiable() "
+                "(or set layer.fast_backward = False) before taking second derivatives"
+            )
         if not ctx.needs_input_grad[0]:
             return None, None, None, None, None, None
         x, h, column, lower_order, valid_f = ctx.saved_tensors
