@@ -3,6 +3,7 @@
 from intelligible.kan.data import create_dataset
 from intelligible.kan.layer import KANLayer
 from intelligible.kan.model import KAN
+from intelligible.kan.physics import gradient, laplacian, poisson_loss
 from intelligible.kan.prune import attribute, prune, prune_edge, prune_input, prune_node
 from intelligible.kan.spline import (
     bspline_basis,
@@ -30,6 +31,9 @@ __all__ = [
     "attribute",
     "auto_symbolic",
     "fix_symbolic",
+    "gradient",
+    "laplacian",
+    "poisson_loss",
     "suggest_symbolic",
     "symbolic_formula",
     "unfix_symbolic",
