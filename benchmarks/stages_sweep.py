@@ -93,7 +93,7 @@ def main() -> None:
         bos_token_id=model.bos_token_id,
     )  # fmt: skip
     edits = make_interventions(model.n_layers)
-    single, single_s = timed(lambda: model(windows[: args.batch_size]))
+    _, single_s = timed(lambda: model(windows[: args.batch_size]))
     print(
         f"loaded in {load_s:.1f} s; one forward over {args.batch_size * args.seq_len} tokens: {single_s:.2f} s"
     )

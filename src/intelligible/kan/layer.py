@@ -138,15 +138,19 @@ class KANLayer(nn.Module):
             )
         return result
 
-    def edge_activations(self, x: Tensor) -> Tensor:
-        """Per-edge outputs (batch, out, in); only for inspection, plotting and regularisation."""
+    def numeric_edge_activations(self, x: Tensor) -> Tensor:
+        """Per-edge outputs (batch, out, in) of the spline edges only (symbolic edges give zero)."""
         self._check(x)
         spline = torch.einsum("bim,imo->boi", self.basis(x), self.coef)
         base = BASE_FUNCTIONS[self.base](x).unsqueeze(1)
-        numeric = (self.scale_base.T * base + self.scale_sp.T * spline) * (self.mask * (1 - self.sym_mask)).T
+        return (self.scale_base.T * base + self.scale_sp.T * spline) * (self.mask * (1 - self.sym_mask)).T
+
+    def edge_activations(self, x: Tensor) -> Tensor:
+        """Per-edge outputs (batch, out, in); only for inspection, plotting and regularisation."""
+        acts = self.numeric_edge_activations(x)
         if bool(self.sym_mask.any()):
-            numeric = numeric + self.symbolic_edges(x)
-        return numeric
+            acts = acts + self.symbolic_edges(x)
+        return acts
 
     def extra_repr(self) -> str:
         return f"in_dim={self.in_dim}, out_dim={self.out_dim}, grid={self.n_intervals}, k={self.k}, base={self.base!r}"

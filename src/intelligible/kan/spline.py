@@ -59,14 +59,7 @@ def local_uniform_basis(
     interval = interval.long()
     n_knots = n_intervals + 2 * k + 1
     inside = (interval >= 0) & (interval < n_knots - 1)
-    # cardinal recursion on the k + 1 local values, ordered N_{j-k} .. N_{j}
-    values = torch.ones_like(u).unsqueeze(-1)
-    for d in range(1, k + 1):
-        r = torch.arange(d, -1, -1, dtype=u.dtype, device=u.device)  # r for positions 0..d: j-d .. j
-        uu = u.unsqueeze(-1)
-        padded_low = torch.cat([torch.zeros_like(values[..., :1]), values], dim=-1)  # N_{j-r,d-1}
-        padded_high = torch.cat([values, torch.zeros_like(values[..., :1])], dim=-1)  # N_{j-r+1,d-1}
-        values = (uu + r) / d * padded_low + (d + 1 - r - uu) / d * padded_high
+    values, _ = _cardinal_values(u, k)  # ordered N_{j-k} .. N_{j}
     first = interval - k
     n_bases = n_intervals + k
     index = first.unsqueeze(-1) + torch.arange(k + 1, device=x.device)

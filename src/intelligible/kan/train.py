@@ -9,7 +9,6 @@ from torch import Tensor
 
 from intelligible.core.errors import ConfigError, DataError
 from intelligible.core.progress import progress
-from intelligible.kan.layer import BASE_FUNCTIONS
 from intelligible.kan.model import KAN
 
 
@@ -70,10 +69,7 @@ def regularization(model: KAN, x: Tensor, cfg: FitConfig) -> Tensor:
         h = x
         for index, layer in enumerate(model.layers):
             # the whole numeric edge (base and spline, as pykan's postacts), symbolic edges excluded
-            numeric = (layer.mask * (1 - layer.sym_mask)).T
-            spline = torch.einsum("bim,imo->boi", layer.basis(h), layer.coef)
-            base = BASE_FUNCTIONS[layer.base](h).unsqueeze(1)
-            edges = (layer.scale_base.T * base + layer.scale_sp.T * spline) * numeric
+            edges = layer.numeric_edge_activations(h)
             scales = edges.std(dim=0) / (h.std(dim=0) + 0.1)  # (out, in)
             l1 = scales.sum()
             p = scales / (l1 + 1e-12)

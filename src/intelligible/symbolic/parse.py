@@ -40,7 +40,7 @@ _BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**
 
 
 def _describe(node: ast.AST) -> str:
-    return ast.unparse(node) if hasattr(ast, "unparse") else type(node).__name__
+    return ast.unparse(node)
 
 
 def _check(node: ast.AST, n_var: int | None, seen: set[int]) -> None:
