@@ -89,6 +89,12 @@ def memory_probe(impl: str, size_index: int) -> None:
     model = build(impl, width, grid)
     x, y = torch.rand(batch, width[0]) * 2 - 1, torch.rand(batch, width[-1])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    # one untimed step first, for every implementation: it loads lazily imported code and compiles
+    # kernels (numba for ours), which is start-up cost, not the memory a training step needs
+    loss = torch.mean((model(x) - y) ** 2)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
     # construction may have peaked higher than training (pykan fits its initial curves), so reset the
     # kernel's high-water mark first: writing 5 to clear_refs does that on Linux
     with open("/proc/self/clear_refs", "w") as handle:

@@ -1,4 +1,4 @@
-"""KANLayer: the fast uniform-grid path against the general Cox-de Boor path, gradients, errors."""
+"""KANLayer: the fused kernels and the torch paths against plain Cox-de Boor autograd, gradients, errors."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from intelligible.core.errors import ConfigError, DataError
+from intelligible.kan import _kernels
 from intelligible.kan.layer import KANLayer
 from intelligible.kan.spline import uniform_features, uniform_grid
 
@@ -14,6 +15,7 @@ def _pair(in_dim=3, out_dim=4, grid=6, k=3, base="silu"):
     fast = KANLayer(in_dim, out_dim, grid, k, base=base, generator=torch.Generator().manual_seed(0)).double()
     slow = KANLayer(in_dim, out_dim, grid, k, base=base, generator=torch.Generator().manual_seed(0)).double()
     slow.uniform = False
+    slow.fast_backward = False  # the reference: Cox-de Boor through plain autograd
     exact = uniform_grid(
         torch.full((in_dim,), -1.0, dtype=torch.float64), torch.ones(in_dim, dtype=torch.float64), grid, k
     )
@@ -35,6 +37,54 @@ def test_fast_path_equals_cox_de_boor(k, base):
     torch.testing.assert_close(x1.grad, x2.grad, atol=1e-10, rtol=0)
     for p_fast, p_slow in zip(fast.parameters(), slow.parameters()):
         torch.testing.assert_close(p_fast.grad, p_slow.grad, atol=1e-10, rtol=0)
+
+
+def _compare(fast, slow, x, atol=1e-12):
+    torch.testing.assert_close(fast(x), slow(x), atol=atol, rtol=0)
+    x1 = x.clone().requires_grad_(True)
+    x2 = x.clone().requires_grad_(True)
+    fast.zero_grad()
+    slow.zero_grad()
+    fast(x1).pow(2).sum().backward()
+    slow(x2).pow(2).sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad, atol=atol * 100, rtol=0)
+    for p_fast, p_slow in zip(fast.parameters(), slow.parameters()):
+        torch.testing.assert_close(p_fast.grad, p_slow.grad, atol=atol * 100, rtol=0)
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba not installed")
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_fused_kernels_on_data_adapted_knots(k):
+    # jittered knots: the kernels' binary-search span and local Cox-de Boor triangle, with masked edges
+    fast, slow = _pair(k=k)
+    generator = torch.Generator().manual_seed(2)
+    knots = (fast.grid + torch.rand(fast.grid.shape, generator=generator, dtype=torch.float64) * 0.1).sort(
+        -1
+    )[0]
+    for layer in (fast, slow):
+        layer.grid.copy_(knots)
+        layer.uniform = False
+        layer.mask[0, 1] = 0.0
+    x = torch.rand(128, 3, dtype=torch.float64, generator=generator) * 3 - 1.5  # some outside the knots
+    _compare(fast, slow, x)
+
+
+@pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba not installed")
+def test_fused_kernels_in_float32_and_with_input_grad_off():
+    fast, slow = _pair()
+    x = torch.rand(256, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    torch.testing.assert_close(fast.float()(x.float()).double(), slow(x), atol=2e-5, rtol=0)
+    fast.zero_grad()
+    fast(x.float()).sum().backward()  # x needs no grad: only the weight gradient is computed
+    assert fast.coef.grad is not None and fast.coef.grad.abs().sum() > 0
+
+
+def test_torch_fallback_without_numba(monkeypatch):
+    # a machine without numba gets the torch implementation, same numbers
+    fast, slow = _pair()
+    x = torch.rand(64, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4)) * 2.6 - 1.3
+    monkeypatch.setattr(_kernels, "AVAILABLE", False)
+    _compare(fast, slow, x)
 
 
 @pytest.mark.parametrize("k", [2, 3])

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from intelligible.core.errors import ConfigError, DataError
+from intelligible.kan import _kernels
 from intelligible.kan.spline import (
     bspline_basis,
     local_uniform_basis,
@@ -113,7 +114,11 @@ class KANLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         self._check(x)
-        out = self.features(x).reshape(x.shape[0], -1) @ self.edge_weights()
+        if self.fast_backward and _kernels.supported(x):
+            weights = self.edge_weights().view(self.in_dim, self.n_bases + 1, self.out_dim)
+            out = _kernels.fused_layer(x, weights, self.grid, self.k, self.base, uniform=self.uniform)
+        else:
+            out = self.features(x).reshape(x.shape[0], -1) @ self.edge_weights()
         if bool(self.sym_mask.any()):
             out = out + self.symbolic_edges(x).sum(dim=-1)
         return out
