@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 try:
-    from numba import njit, prange
+    from numba import get_num_threads, njit, prange
 
     AVAILABLE = True
 except ImportError:  # pragma: no cover - numba is a dependency; this keeps a broken install usable
@@ -116,8 +116,57 @@ if AVAILABLE:
             _local(t, n, s, x, k, values, lower, left, right)
         return s
 
+    @njit(cache=True, inline="always")
+    def _base_value(x, sig, base_kind, zero):  # noqa: ANN001, ANN202
+        # silu(x) = x sigmoid(x); sigmoid comes from torch's vectorised exp
+        if base_kind == 0:
+            return x * sig
+        if base_kind == 1:
+            return x
+        return zero
+
+    @njit(cache=True, inline="always")
+    def _base_derivative(x, sig, base_kind, zero, one):  # noqa: ANN001, ANN202
+        if base_kind == 0:
+            return sig * (one + x * (one - sig))
+        if base_kind == 1:
+            return one
+        return zero
+
+    @njit(cache=True, fastmath=True, error_model="numpy", inline="always")
+    def _row_bases(x, b, grids, k, uniform, t0, inv_h, spans, vals, lows, values, lower, left, right):  # noqa: ANN001, ANN202, E501
+        # phase A for one row: span and non-zero basis values of every input, stored by input
+        # (vals[m, i], lows[m, i]) so that the uniform cubic case is one vectorisable loop
+        n_in = x.shape[1]
+        n = grids.shape[1]
+        if uniform and k == 3:
+            for i in range(n_in):
+                pos = (x[b, i] - t0[i]) * inv_h[i]
+                fl = np.floor(pos)
+                u = pos - fl
+                v = 1.0 - u
+                u2 = u * u
+                u3 = u2 * u
+                vals[0, i] = v * v * v * (1.0 / 6.0)
+                vals[1, i] = (3.0 * u3 - 6.0 * u2 + 4.0) * (1.0 / 6.0)
+                vals[2, i] = (-3.0 * u3 + 3.0 * u2 + 3.0 * u + 1.0) * (1.0 / 6.0)
+                vals[3, i] = u3 * (1.0 / 6.0)
+                lows[0, i] = v * v * 0.5
+                lows[1, i] = (-2.0 * u2 + 2.0 * u + 1.0) * 0.5
+                lows[2, i] = u2 * 0.5
+                spans[i] = np.int64(fl) if (pos >= 0.0 and pos < n - 1) else -1
+            return
+        for i in range(n_in):
+            s = _bases(grids[i], n, x[b, i], k, uniform, values, lower, left, right)
+            spans[i] = s
+            if s >= 0:
+                for m in range(k + 1):
+                    vals[m, i] = values[m]
+                for m in range(k):
+                    lows[m, i] = lower[m]
+
     @njit(parallel=True, cache=True, fastmath=True, error_model="numpy")
-    def _layer_forward(x, base, grids, k, uniform, weights, out):  # noqa: ANN001, ANN202
+    def _layer_forward(x, sig, grids, k, uniform, base_kind, t0, inv_h, weights, out):  # noqa: ANN001, ANN202
         batch, n_in = x.shape
         n = grids.shape[1]
         n_bases = n - k - 1
@@ -128,17 +177,25 @@ if AVAILABLE:
             lower = np.empty(k + 1, dtype=x.dtype)
             left = np.empty(k + 1, dtype=x.dtype)
             right = np.empty(k + 1, dtype=x.dtype)
+            spans = np.empty(n_in, dtype=np.int64)
+            vals = np.empty((k + 1, n_in), dtype=x.dtype)
+            lows = np.empty((k + 1, n_in), dtype=x.dtype)
             acc = np.empty(n_out, dtype=x.dtype)
+            # typed constants: a Python float literal would promote float32 arithmetic to float64
+            # and stop the output loops from vectorising
+            constants = np.zeros(2, dtype=x.dtype)
+            zero = constants[0]
             for b in range(chunk * batch // n_chunks, (chunk + 1) * batch // n_chunks):
+                _row_bases(x, b, grids, k, uniform, t0, inv_h, spans, vals, lows, values, lower, left, right)
                 acc[:] = 0.0
                 for i in range(n_in):
                     w = weights[i]
-                    bv = base[b, i]
-                    s = _bases(grids[i], n, x[b, i], k, uniform, values, lower, left, right)
+                    bv = _base_value(x[b, i], sig[b, i], base_kind, zero)
+                    s = spans[i]
                     first = s - k
                     if k == 3 and s >= 0 and first >= 0 and s < n_bases:
                         # the common case in one sweep over the output row: base + 4 bases
-                        a0, a1, a2, a3 = values[0], values[1], values[2], values[3]
+                        a0, a1, a2, a3 = vals[0, i], vals[1, i], vals[2, i], vals[3, i]
                         c = first + 1
                         for o in range(n_out):
                             acc[o] += (
@@ -156,88 +213,110 @@ if AVAILABLE:
                     for m in range(k + 1):
                         index = first + m
                         if index >= 0 and index < n_bases:
-                            a = values[m]
+                            a = vals[m, i]
                             for o in range(n_out):
                                 acc[o] += a * w[1 + index, o]
                 for o in range(n_out):
                     out[b, o] = acc[o]
 
     @njit(parallel=True, cache=True, fastmath=True, error_model="numpy")
-    def _layer_backward(x, base, base_grad, grids, k, uniform, weights, grad, need_x, grad_x, grad_w):  # noqa: ANN001, ANN202, E501
+    def _layer_backward(
+        x, sig, grids, k, uniform, base_kind, t0, inv_h, weights, grad, need_x, n_threads, grad_x, grad_w
+    ):  # noqa: ANN001, ANN202, E501
         batch, n_in = x.shape
         n = grids.shape[1]
         n_bases = n - k - 1
         n_out = weights.shape[2]
-        for i in prange(n_in):
+        # k / (t[j+k] - t[j]) per input, so the loops below have no division
+        ratio = np.zeros((n_in, n_bases + 1), dtype=x.dtype)
+        if k > 0:
+            for i in range(n_in):
+                for j in range(n_bases + 1):
+                    ratio[i, j] = k / (grids[i, j + k] - grids[i, j])
+        # rows are split over threads; each thread sums its weight gradient privately, then they add up
+        n_chunks = max(1, min(batch, n_threads))
+        partial = np.zeros((n_chunks,) + weights.shape, dtype=x.dtype)
+        for chunk in prange(n_chunks):
             values = np.empty(k + 1, dtype=x.dtype)
             lower = np.empty(k + 1, dtype=x.dtype)
             left = np.empty(k + 1, dtype=x.dtype)
             right = np.empty(k + 1, dtype=x.dtype)
-            t = grids[i]
-            w = weights[i]
-            gw = grad_w[i]
-            gw[:, :] = 0.0
-            for b in range(batch):
+            spans = np.empty(n_in, dtype=np.int64)
+            vals = np.empty((k + 1, n_in), dtype=x.dtype)
+            lows = np.empty((k + 1, n_in), dtype=x.dtype)
+            constants = np.zeros(2, dtype=x.dtype)
+            constants[1] = 1
+            zero, one = constants[0], constants[1]
+            gw = partial[chunk]
+            for b in range(chunk * batch // n_chunks, (chunk + 1) * batch // n_chunks):
+                _row_bases(x, b, grids, k, uniform, t0, inv_h, spans, vals, lows, values, lower, left, right)
                 g = grad[b]
-                bv = base[b, i]
-                for o in range(n_out):
-                    gw[0, o] += bv * g[o]
-                total = 0.0
-                if need_x:
-                    dot = 0.0
+                for i in range(n_in):
+                    w = weights[i]
+                    xv = x[b, i]
+                    bv = _base_value(xv, sig[b, i], base_kind, zero)
+                    dot = zero
+                    row = gw[i, 0]
                     for o in range(n_out):
+                        row[o] += bv * g[o]
                         dot += g[o] * w[0, o]
-                    total = base_grad[b, i] * dot
-                s = _bases(t, n, x[b, i], k, uniform, values, lower, left, right)
-                if s >= 0:
+                    total = _base_derivative(xv, sig[b, i], base_kind, zero, one) * dot
+                    s = spans[i]
+                    if s < 0:
+                        if need_x:
+                            grad_x[b, i] = total
+                        continue
+                    first = s - k
                     for m in range(k + 1):
-                        index = s - k + m
+                        index = first + m
                         if index < 0 or index >= n_bases:
                             continue
-                        a = values[m]
-                        row = gw[1 + index]
+                        a = vals[m, i]
+                        row = gw[i, 1 + index]
+                        dot = zero
                         for o in range(n_out):
                             row[o] += a * g[o]
+                            dot += g[o] * w[1 + index, o]
                         if need_x and k > 0:
-                            # lower[m - 1] is B_{index, k-1}, lower[m] is B_{index+1, k-1}
-                            d = 0.0
+                            # dB_index/dx = k (B_{index,k-1} / (t_{index+k} - t_index) - B_{index+1,k-1} / (...))
+                            d = zero
                             if m >= 1:
-                                d += lower[m - 1] / (t[index + k] - t[index])
+                                d += lows[m - 1, i] * ratio[i, index]
                             if m < k:
-                                d -= lower[m] / (t[index + k + 1] - t[index + 1])
-                            dot = 0.0
-                            for o in range(n_out):
-                                dot += g[o] * w[1 + index, o]
-                            total += k * d * dot
-                if need_x:
-                    grad_x[b, i] = total
+                                d -= lows[m, i] * ratio[i, index + 1]
+                            total += d * dot
+                    if need_x:
+                        grad_x[b, i] = total
+        for i in prange(n_in):
+            grad_w[i] = partial[0, i]
+            for chunk in range(1, n_chunks):
+                grad_w[i] += partial[chunk, i]
 
 
-def _base_and_grad(x: Tensor, kind: int, need_grad: bool) -> tuple[Tensor, Tensor | None]:
-    if kind == 0:
-        sig = torch.sigmoid(x)
-        return x * sig, (sig * (1 + x * (1 - sig)) if need_grad else None)
-    if kind == 1:
-        return x, (torch.ones_like(x) if need_grad else None)
-    return torch.zeros_like(x), (torch.zeros_like(x) if need_grad else None)
+def _sigmoid(x: Tensor, base_kind: int) -> Tensor:
+    # only silu needs it; the other bases get a dummy of the right shape
+    return torch.sigmoid(x) if base_kind == 0 else x
 
 
 class FusedLayer(torch.autograd.Function):
     """out (batch, out) of a KAN layer with weights (in, 1 + G + k, out): [base scale, spline coefs]."""
 
     @staticmethod
-    def forward(
+    def forward(  # noqa: ANN001
         ctx, x: Tensor, weights: Tensor, grids: Tensor, k: int, uniform: bool, base_kind: int
-    ) -> Tensor:  # noqa: ANN001, E501
+    ) -> Tensor:
         x_c = x.detach().contiguous()
         w_c = weights.detach().contiguous()
         g_c = grids.detach().to(x.dtype).contiguous()
-        base, _ = _base_and_grad(x_c, base_kind, False)
+        sig = _sigmoid(x_c, base_kind)
+        t0 = g_c[:, 0].contiguous()
+        inv_h = (1 / (g_c[:, 1] - g_c[:, 0])).contiguous()
         out = torch.empty(x.shape[0], weights.shape[2], dtype=x.dtype)
         _layer_forward(
-            x_c.numpy(), base.contiguous().numpy(), g_c.numpy(), k, uniform, w_c.numpy(), out.numpy()
-        )
-        ctx.save_for_backward(x_c, w_c, g_c)
+            x_c.numpy(), sig.numpy(), g_c.numpy(), k, uniform, base_kind, t0.numpy(), inv_h.numpy(),
+            w_c.numpy(), out.numpy(),
+        )  # fmt: skip
+        ctx.save_for_backward(x_c, sig, w_c, g_c, t0, inv_h)
         ctx.k, ctx.uniform, ctx.base_kind = k, uniform, base_kind
         return out
 
@@ -250,22 +329,20 @@ class FusedLayer(torch.autograd.Function):
                 "the fast KAN spline path is first-order only; call model.twice_differentiable() "
                 "(or set layer.fast_backward = False) before taking second derivatives"
             )
-        x, w, grids = ctx.saved_tensors
+        x, sig, w, grids, t0, inv_h = ctx.saved_tensors
         need_x = bool(ctx.needs_input_grad[0])
-        base, base_grad = _base_and_grad(x, ctx.base_kind, need_x)
         grad_x = torch.empty_like(x) if need_x else x.new_empty(1, 1)
         grad_w = torch.empty_like(w)
         _layer_backward(
-            x.numpy(), base.contiguous().numpy(),
-            (base_grad if need_x else x).contiguous().numpy(), grids.numpy(), ctx.k, ctx.uniform,
-            w.numpy(), grad.contiguous().numpy(), need_x, grad_x.numpy(), grad_w.numpy(),
+            x.numpy(), sig.numpy(), grids.numpy(), ctx.k, ctx.uniform, ctx.base_kind, t0.numpy(),
+            inv_h.numpy(), w.numpy(), grad.contiguous().numpy(), need_x, get_num_threads(), grad_x.numpy(), grad_w.numpy(),
         )  # fmt: skip
         return (grad_x if need_x else None), grad_w, None, None, None, None
 
 
 def fused_layer(
     x: Tensor, weights: Tensor, grids: Tensor, k: int, base: str = "silu", uniform: bool = False
-) -> Tensor:  # noqa: E501
+) -> Tensor:
     """A KAN layer's output for x (batch, in), weights (in, 1 + G + k, out), knots grids (in, G + 1 + 2k).
 
     uniform=True promises equally spaced knots per input (span by division, closed form for k = 3).
