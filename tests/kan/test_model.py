@@ -97,3 +97,14 @@ def test_load_errors(tmp_path):
     (tmp_path / "net.safetensors").write_bytes(b"garbage")
     with pytest.raises(DataError, match="cannot be read as safetensors"):
         KAN.load(tmp_path / "net")
+
+
+def test_refine_and_prune_keep_float64():
+    from intelligible.kan import prune
+
+    model = KAN([2, 3, 1], grid=5, seed=0).double()
+    x = torch.rand(64, 2, dtype=torch.float64) * 2 - 1
+    finer = model.refine(8, x)
+    assert all(p.dtype == torch.float64 for p in finer.parameters())
+    assert finer(x).dtype == torch.float64
+    assert prune(finer, x).layers[0].coef.dtype == torch.float64

@@ -16,6 +16,7 @@ from intelligible.core.runs import ensure_writable_dir
 # Modules are imported only when run, so one study's heavy or missing imports cannot break the rest.
 STUDIES: dict[str, str] = {
     "stages": "intelligible.stages.experiment",
+    "kan": "intelligible.kan.experiment",
 }
 
 PRESETS = ("quick", "paper")

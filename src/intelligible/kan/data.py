@@ -17,11 +17,12 @@ def create_dataset(
     train_num: int = 1000,
     test_num: int = 1000,
     seed: int = 0,
+    dtype: torch.dtype = torch.float32,
 ) -> dict[str, Tensor]:
     """Uniform samples of f on the box `ranges`: {train_input, train_label, test_input, test_label}.
 
     f maps (n, n_var) to (n,) or (n, n_out). `ranges` is one [low, high] for every variable or one
-    pair per variable.
+    pair per variable. dtype float64 keeps labels exact enough for errors below 1e-7.
     """
     if n_var < 1 or train_num < 1 or test_num < 1:
         raise ConfigError(f"n_var, train_num and test_num must be >= 1, got {n_var}, {train_num}, {test_num}")
@@ -33,19 +34,19 @@ def create_dataset(
             raise ConfigError(f"ranges has {len(box)} pairs for {n_var} variables")
     if any(lo >= hi for lo, hi in box):
         raise ConfigError(f"every range must be increasing, got {box}")
-    low = torch.tensor([lo for lo, _ in box])
-    high = torch.tensor([hi for _, hi in box])
+    low = torch.tensor([lo for lo, _ in box], dtype=dtype)
+    high = torch.tensor([hi for _, hi in box], dtype=dtype)
     generator = torch.Generator().manual_seed(seed)
 
     def sample(n: int) -> tuple[Tensor, Tensor]:
-        x = low + torch.rand(n, n_var, generator=generator) * (high - low)
+        x = low + torch.rand(n, n_var, generator=generator, dtype=dtype) * (high - low)
         y = f(x)
         y = y.unsqueeze(1) if y.dim() == 1 else y
         if y.shape[0] != n:
             raise DataError(f"f returned {tuple(y.shape)} for {n} samples; expected ({n},) or ({n}, n_out)")
         if not torch.isfinite(y).all():
             raise DataError("f returned NaN or inf on the sampling box; narrow `ranges`")
-        return x, y.float()
+        return x, y.to(dtype)
 
     train_input, train_label = sample(train_num)
     test_input, test_label = sample(test_num)

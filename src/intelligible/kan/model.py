@@ -182,7 +182,7 @@ class KAN(nn.Module):
         finer = KAN(
             [list(w) for w in self.width], new_grid, self.k, seed=self.seed, base=self.layers[0].base,
             grid_eps=self.grid_eps,
-        )  # fmt: skip
+        ).to(self.layers[0].coef.dtype)  # fmt: skip
         finer.load_state_dict(
             {key: value for key, value in self.state_dict().items() if not key.endswith((".coef", ".grid"))},
             strict=False,
@@ -216,12 +216,18 @@ def _grid_from_samples(
     grid_eps: float,
     low: Tensor | None = None,
     high: Tensor | None = None,
+    margin: float = 0.01,
 ) -> Tensor:
     """Extended knots per input: grid_eps * uniform + (1 - grid_eps) * sample quantiles."""
     sorted_x = inputs.sort(dim=0).values
     lo = sorted_x[0] if low is None else low
     hi = sorted_x[-1] if high is None else high
     hi = torch.where(hi > lo, hi, lo + 1e-2)  # a constant input still needs an interval
+    if low is None:
+        # a margin of `margin` of the range on each side: unseen points just beyond the training
+        # samples (test data, a hidden node drifting) stay inside the fitted knots
+        pad = (hi - lo) * margin
+        lo, hi = lo - pad, hi + pad
     positions = torch.linspace(0, 1, n_intervals + 1, dtype=inputs.dtype)
     uniform = lo[:, None] + positions[None] * (hi - lo)[:, None]
     ids = (positions * (sorted_x.shape[0] - 1)).round().long()
