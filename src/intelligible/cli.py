@@ -167,6 +167,23 @@ def kan_fit(ctx: click.Context, out: Path) -> None:
     click.echo(f"model: {out / 'model.json'}")
 
 
+@kan.command(name="reproduce")
+@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/kan"), show_default=True)
+def kan_reproduce(preset: str, out: Path) -> None:
+    """Symbolic recovery, grid extension, Feynman/special-function table and Poisson equation vs MLPs.
+
+    Finished parts are kept in OUT/parts/ and skipped when the same command runs again.
+    """
+    from intelligible.kan.experiment import reproduce as run_kan
+
+    report = run_kan(preset, out)
+    for claim in report.claims:
+        mark = {True: "holds", False: "FAILS", None: "untested"}[claim.holds]
+        click.echo(f"[{mark}] {claim.statement}: {claim.measured_value}")
+    click.echo(f"report: {out / 'report.md'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning user errors into one line on stderr and exit code 2."""
     try:
