@@ -37,6 +37,7 @@ bench: setup
 	$(PY) benchmarks/stages_sweep.py
 	$(PY) benchmarks/stages_reproduction.py
 	$(PY) benchmarks/kan_vs_pykan.py
+	$(PY) benchmarks/kan_reproduction.py
 
 lint: setup
 	$(PY) -m ruff check src tests benchmarks
