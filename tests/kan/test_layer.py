@@ -26,8 +26,9 @@ def _pair(in_dim=3, out_dim=4, grid=6, k=3, base="silu"):
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
 @pytest.mark.parametrize("base", ["silu", "identity", "zero"])
-def test_fast_path_equals_cox_de_boor(k, base):
-    fast, slow = _pair(k=k, base=base)
+@pytest.mark.parametrize("out_dim", [1, 4])  # one output takes the kernels' scalar path
+def test_fast_path_equals_cox_de_boor(k, base, out_dim):
+    fast, slow = _pair(out_dim=out_dim, k=k, base=base)
     x = torch.rand(64, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 2.6 - 1.3
     torch.testing.assert_close(fast(x), slow(x), atol=1e-12, rtol=0)
     x1 = x.clone().requires_grad_(True)
@@ -54,9 +55,10 @@ def _compare(fast, slow, x, atol=1e-12):
 
 @pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba not installed")
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
-def test_fused_kernels_on_data_adapted_knots(k):
+@pytest.mark.parametrize("out_dim", [1, 4])
+def test_fused_kernels_on_data_adapted_knots(k, out_dim):
     # jittered knots: the kernels' binary-search span and local Cox-de Boor triangle, with masked edges
-    fast, slow = _pair(k=k)
+    fast, slow = _pair(out_dim=out_dim, k=k)
     generator = torch.Generator().manual_seed(2)
     knots = (fast.grid + torch.rand(fast.grid.shape, generator=generator, dtype=torch.float64) * 0.1).sort(
         -1
@@ -64,7 +66,7 @@ def test_fused_kernels_on_data_adapted_knots(k):
     for layer in (fast, slow):
         layer.grid.copy_(knots)
         layer.uniform = False
-        layer.mask[0, 1] = 0.0
+        layer.mask[0, out_dim - 1] = 0.0
     x = torch.rand(128, 3, dtype=torch.float64, generator=generator) * 3 - 1.5  # some outside the knots
     _compare(fast, slow, x)
 
@@ -74,9 +76,13 @@ def test_fused_kernels_in_float32_and_with_input_grad_off():
     fast, slow = _pair()
     x = torch.rand(256, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) * 2 - 1
     torch.testing.assert_close(fast.float()(x.float()).double(), slow(x), atol=2e-5, rtol=0)
-    fast.zero_grad()
-    fast(x.float()).sum().backward()  # x needs no grad: only the weight gradient is computed
-    assert fast.coef.grad is not None and fast.coef.grad.abs().sum() > 0
+    fast, slow = _pair()  # fresh float64 copies (the float32 round trip rounded the parameters)
+    for layer in (fast, slow):
+        layer.zero_grad()
+        layer(x).pow(2).sum().backward()  # x needs no grad: only the weight gradient is computed
+    assert fast.coef.grad.abs().sum() > 0
+    torch.testing.assert_close(fast.coef.grad, slow.coef.grad, atol=1e-10, rtol=0)
+    torch.testing.assert_close(fast.scale_base.grad, slow.scale_base.grad, atol=1e-10, rtol=0)
 
 
 def test_torch_fallback_without_numba(monkeypatch):

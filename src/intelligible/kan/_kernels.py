@@ -187,6 +187,20 @@ if AVAILABLE:
             zero = constants[0]
             for b in range(chunk * batch // n_chunks, (chunk + 1) * batch // n_chunks):
                 _row_bases(x, b, grids, k, uniform, t0, inv_h, spans, vals, lows, values, lower, left, right)
+                if n_out == 1:
+                    # a single output (the last layer): scalar code, no per-input loop over outputs
+                    total = zero
+                    for i in range(n_in):
+                        w1 = weights[i, :, 0]
+                        total += _base_value(x[b, i], sig[b, i], base_kind, zero) * w1[0]
+                        s = spans[i]
+                        if s >= 0:
+                            for m in range(k + 1):
+                                index = s - k + m
+                                if index >= 0 and index < n_bases:
+                                    total += vals[m, i] * w1[1 + index]
+                    out[b, 0] = total
+                    continue
                 acc[:] = 0.0
                 for i in range(n_in):
                     w = weights[i]
@@ -251,6 +265,32 @@ if AVAILABLE:
             for b in range(chunk * batch // n_chunks, (chunk + 1) * batch // n_chunks):
                 _row_bases(x, b, grids, k, uniform, t0, inv_h, spans, vals, lows, values, lower, left, right)
                 g = grad[b]
+                if n_out == 1:
+                    # a single output (the last layer): scalar code, no loops over outputs
+                    g0 = g[0]
+                    for i in range(n_in):
+                        w1 = weights[i, :, 0]
+                        gw1 = gw[i, :, 0]
+                        xv = x[b, i]
+                        gw1[0] += _base_value(xv, sig[b, i], base_kind, zero) * g0
+                        total = _base_derivative(xv, sig[b, i], base_kind, zero, one) * w1[0]
+                        s = spans[i]
+                        if s >= 0:
+                            for m in range(k + 1):
+                                index = s - k + m
+                                if index < 0 or index >= n_bases:
+                                    continue
+                                gw1[1 + index] += vals[m, i] * g0
+                                if k > 0:
+                                    d = zero
+                                    if m >= 1:
+                                        d += lows[m - 1, i] * ratio[i, index]
+                                    if m < k:
+                                        d -= lows[m, i] * ratio[i, index + 1]
+                                    total += d * w1[1 + index]
+                        if need_x:
+                            grad_x[b, i] = total * g0
+                    continue
                 for i in range(n_in):
                     w = weights[i]
                     xv = x[b, i]
@@ -273,11 +313,15 @@ if AVAILABLE:
                             continue
                         a = vals[m, i]
                         row = gw[i, 1 + index]
+                        if not need_x:
+                            for o in range(n_out):
+                                row[o] += a * g[o]
+                            continue
                         dot = zero
                         for o in range(n_out):
                             row[o] += a * g[o]
                             dot += g[o] * w[1 + index, o]
-                        if need_x and k > 0:
+                        if k > 0:
                             # dB_index/dx = k (B_{index,k-1} / (t_{index+k} - t_index) - B_{index+1,k-1} / (...))
                             d = zero
                             if m >= 1:
