@@ -165,12 +165,20 @@ if AVAILABLE:
                 for m in range(k):
                     lows[m, i] = lower[m]
 
+    @njit(cache=True, inline="always")
+    def _origin_and_scale(grids):  # noqa: ANN001, ANN202
+        # first knot and 1 / spacing per input, for the uniform span computation
+        t0 = grids[:, 0].copy()
+        inv_h = 1.0 / (grids[:, 1] - grids[:, 0])
+        return t0, inv_h.astype(grids.dtype)
+
     @njit(parallel=True, cache=True, fastmath=True, error_model="numpy")
-    def _layer_forward(x, sig, grids, k, uniform, base_kind, t0, inv_h, weights, out):  # noqa: ANN001, ANN202
+    def _layer_forward(x, sig, grids, k, uniform, base_kind, weights, out):  # noqa: ANN001, ANN202
         batch, n_in = x.shape
         n = grids.shape[1]
         n_bases = n - k - 1
         n_out = weights.shape[2]
+        t0, inv_h = _origin_and_scale(grids)
         n_chunks = min(batch, 64)
         for chunk in prange(n_chunks):
             values = np.empty(k + 1, dtype=x.dtype)
@@ -235,12 +243,13 @@ if AVAILABLE:
 
     @njit(parallel=True, cache=True, fastmath=True, error_model="numpy")
     def _layer_backward(
-        x, sig, grids, k, uniform, base_kind, t0, inv_h, weights, grad, need_x, n_threads, grad_x, grad_w
+        x, sig, grids, k, uniform, base_kind, weights, grad, need_x, n_threads, grad_x, grad_w
     ):  # noqa: ANN001, ANN202, E501
         batch, n_in = x.shape
         n = grids.shape[1]
         n_bases = n - k - 1
         n_out = weights.shape[2]
+        t0, inv_h = _origin_and_scale(grids)
         # k / (t[j+k] - t[j]) per input, so the loops below have no division
         ratio = np.zeros((n_in, n_bases + 1), dtype=x.dtype)
         if k > 0:
@@ -331,7 +340,8 @@ if AVAILABLE:
                             total += d * dot
                     if need_x:
                         grad_x[b, i] = total
-        for i in prange(n_in):
+        # the sum over threads is small; a serial loop avoids waking the thread pool a second time
+        for i in range(n_in):
             grad_w[i] = partial[0, i]
             for chunk in range(1, n_chunks):
                 grad_w[i] += partial[chunk, i]
@@ -353,14 +363,12 @@ class FusedLayer(torch.autograd.Function):
         w_c = weights.detach().contiguous()
         g_c = grids.detach().to(x.dtype).contiguous()
         sig = _sigmoid(x_c, base_kind)
-        t0 = g_c[:, 0].contiguous()
-        inv_h = (1 / (g_c[:, 1] - g_c[:, 0])).contiguous()
         out = torch.empty(x.shape[0], weights.shape[2], dtype=x.dtype)
         _layer_forward(
-            x_c.numpy(), sig.numpy(), g_c.numpy(), k, uniform, base_kind, t0.numpy(), inv_h.numpy(),
+            x_c.numpy(), sig.numpy(), g_c.numpy(), k, uniform, base_kind,
             w_c.numpy(), out.numpy(),
         )  # fmt: skip
-        ctx.save_for_backward(x_c, sig, w_c, g_c, t0, inv_h)
+        ctx.save_for_backward(x_c, sig, w_c, g_c)
         ctx.k, ctx.uniform, ctx.base_kind = k, uniform, base_kind
         return out
 
@@ -373,13 +381,12 @@ class FusedLayer(torch.autograd.Function):
                 "the fast KAN spline path is first-order only; call model.twice_differentiable() "
                 "(or set layer.fast_backward = False) before taking second derivatives"
             )
-        x, sig, w, grids, t0, inv_h = ctx.saved_tensors
+        x, sig, w, grids = ctx.saved_tensors
         need_x = bool(ctx.needs_input_grad[0])
         grad_x = torch.empty_like(x) if need_x else x.new_empty(1, 1)
         grad_w = torch.empty_like(w)
         _layer_backward(
-            x.numpy(), sig.numpy(), grids.numpy(), ctx.k, ctx.uniform, ctx.base_kind, t0.numpy(),
-            inv_h.numpy(), w.numpy(), grad.contiguous().numpy(), need_x, get_num_threads(), grad_x.numpy(), grad_w.numpy(),
+            x.numpy(), sig.numpy(), grids.numpy(), ctx.k, ctx.uniform, ctx.base_kind, w.numpy(), grad.contiguous().numpy(), need_x, get_num_threads(), grad_x.numpy(), grad_w.numpy(),
         )  # fmt: skip
         return (grad_x if need_x else None), grad_w, None, None, None, None
 
