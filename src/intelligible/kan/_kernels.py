@@ -134,27 +134,39 @@ if AVAILABLE:
         return zero
 
     @njit(cache=True, fastmath=True, error_model="numpy", inline="always")
-    def _row_bases(x, b, grids, k, uniform, t0, inv_h, spans, vals, lows, values, lower, left, right):  # noqa: ANN001, ANN202, E501
+    def _row_bases(x, b, grids, k, uniform, t0, inv_h, cst, spans, vals, lows, values, lower, left, right):  # noqa: ANN001, ANN202, E501
         # phase A for one row: span and non-zero basis values of every input, stored by input
         # (vals[m, i], lows[m, i]) so that the uniform cubic case is one vectorisable loop
         n_in = x.shape[1]
         n = grids.shape[1]
         if uniform and k == 3:
+            # constants typed like x (float literals would turn float32 math into float64, half the lanes)
+            one, sixth, half, two, three, four, six, zero = (
+                cst[0],
+                cst[1],
+                cst[2],
+                cst[3],
+                cst[4],
+                cst[5],
+                cst[6],
+                cst[7],
+            )
+            limit = cst[8]
             for i in range(n_in):
                 pos = (x[b, i] - t0[i]) * inv_h[i]
                 fl = np.floor(pos)
                 u = pos - fl
-                v = 1.0 - u
+                v = one - u
                 u2 = u * u
                 u3 = u2 * u
-                vals[0, i] = v * v * v * (1.0 / 6.0)
-                vals[1, i] = (3.0 * u3 - 6.0 * u2 + 4.0) * (1.0 / 6.0)
-                vals[2, i] = (-3.0 * u3 + 3.0 * u2 + 3.0 * u + 1.0) * (1.0 / 6.0)
-                vals[3, i] = u3 * (1.0 / 6.0)
-                lows[0, i] = v * v * 0.5
-                lows[1, i] = (-2.0 * u2 + 2.0 * u + 1.0) * 0.5
-                lows[2, i] = u2 * 0.5
-                spans[i] = np.int64(fl) if (pos >= 0.0 and pos < n - 1) else -1
+                vals[0, i] = v * v * v * sixth
+                vals[1, i] = (three * u3 - six * u2 + four) * sixth
+                vals[2, i] = (three * (u2 + u - u3) + one) * sixth
+                vals[3, i] = u3 * sixth
+                lows[0, i] = v * v * half
+                lows[1, i] = (two * (u - u2) + one) * half
+                lows[2, i] = u2 * half
+                spans[i] = np.int64(fl) if (pos >= zero and pos < limit) else -1
             return
         for i in range(n_in):
             s = _bases(grids[i], n, x[b, i], k, uniform, values, lower, left, right)
@@ -164,6 +176,22 @@ if AVAILABLE:
                     vals[m, i] = values[m]
                 for m in range(k):
                     lows[m, i] = lower[m]
+
+    @njit(cache=True, inline="always")
+    def _cubic_constants(dtype, n):  # noqa: ANN001, ANN202
+        cst = np.empty(9, dtype=dtype)
+        cst[0], cst[1], cst[2], cst[3], cst[4], cst[5], cst[6], cst[7], cst[8] = (
+            1,
+            1 / 6,
+            0.5,
+            2,
+            3,
+            4,
+            6,
+            0,
+            n - 1,
+        )
+        return cst
 
     @njit(cache=True, inline="always")
     def _origin_and_scale(grids):  # noqa: ANN001, ANN202
@@ -179,6 +207,7 @@ if AVAILABLE:
         n_bases = n - k - 1
         n_out = weights.shape[2]
         t0, inv_h = _origin_and_scale(grids)
+        cst = _cubic_constants(x.dtype, grids.shape[1])
         n_chunks = min(batch, 64)
         for chunk in prange(n_chunks):
             values = np.empty(k + 1, dtype=x.dtype)
@@ -194,7 +223,9 @@ if AVAILABLE:
             constants = np.zeros(2, dtype=x.dtype)
             zero = constants[0]
             for b in range(chunk * batch // n_chunks, (chunk + 1) * batch // n_chunks):
-                _row_bases(x, b, grids, k, uniform, t0, inv_h, spans, vals, lows, values, lower, left, right)
+                _row_bases(
+                    x, b, grids, k, uniform, t0, inv_h, cst, spans, vals, lows, values, lower, left, right
+                )
                 if n_out == 1:
                     # a single output (the last layer): scalar code, no per-input loop over outputs
                     total = zero
@@ -250,6 +281,7 @@ if AVAILABLE:
         n_bases = n - k - 1
         n_out = weights.shape[2]
         t0, inv_h = _origin_and_scale(grids)
+        cst = _cubic_constants(x.dtype, grids.shape[1])
         # k / (t[j+k] - t[j]) per input, so the loops below have no division
         ratio = np.zeros((n_in, n_bases + 1), dtype=x.dtype)
         if k > 0:
@@ -272,7 +304,9 @@ if AVAILABLE:
             zero, one = constants[0], constants[1]
             gw = partial[chunk]
             for b in range(chunk * batch // n_chunks, (chunk + 1) * batch // n_chunks):
-                _row_bases(x, b, grids, k, uniform, t0, inv_h, spans, vals, lows, values, lower, left, right)
+                _row_bases(
+                    x, b, grids, k, uniform, t0, inv_h, cst, spans, vals, lows, values, lower, left, right
+                )
                 g = grad[b]
                 if n_out == 1:
                     # a single output (the last layer): scalar code, no loops over outputs
