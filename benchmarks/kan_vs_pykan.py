@@ -127,20 +127,32 @@ def peak_memory(impl: str, size_index: int) -> float:
     return json.loads(out.strip().splitlines()[-1])["peak_mib"]
 
 
-def accuracy_parity(steps: int) -> dict[str, float]:
-    """Same task and optimiser settings for both: f = exp(sin(pi x) + y^2), [2, 5, 1], LBFGS with grid updates."""
+def accuracy_parity(steps: int, seeds: int = 4) -> dict:
+    """Same task and optimiser settings for both: f = exp(sin(pi x) + y^2), [2, 5, 1], LBFGS with grid updates.
+
+    One seed is a coin toss (test RMSE varies 2-4x between initialisations, and pykan's varies between
+    runs with the same seed), so both are compared by their median over `seeds` initialisations.
+    """
     from kan import KAN as PyKAN
 
     dataset = create_dataset(
         lambda v: torch.exp(torch.sin(math.pi * v[:, 0]) + v[:, 1] ** 2), n_var=2, seed=0
     )
-    ours = KAN([2, 5, 1], grid=5, k=3, seed=0)
-    ours_history = ours.fit(dataset, opt="LBFGS", steps=steps, show_progress=False)
-    theirs = PyKAN(width=[2, 5, 1], grid=5, k=3, seed=0, auto_save=False)
-    theirs_history = theirs.fit(dataset, opt="LBFGS", steps=steps, log=steps + 1)
+    ours, theirs, failures = [], [], []
+    for seed in range(seeds):
+        model = KAN([2, 5, 1], grid=5, k=3, seed=seed)
+        ours.append(model.fit(dataset, opt="LBFGS", steps=steps, show_progress=False)["test_loss"][-1])
+        peer = PyKAN(width=[2, 5, 1], grid=5, k=3, seed=seed, auto_save=False)
+        try:
+            theirs.append(float(peer.fit(dataset, opt="LBFGS", steps=steps, log=steps + 1)["test_loss"][-1]))
+        except Exception as error:  # pykan's grid-update least squares sometimes fails; count it
+            failures.append(f"seed {seed}: {type(error).__name__}: {error}")
     return {
-        "ours_test_rmse": ours_history["test_loss"][-1],
-        "pykan_test_rmse": float(theirs_history["test_loss"][-1]),
+        "ours_test_rmse": statistics.median(ours),
+        "pykan_test_rmse": statistics.median(theirs) if theirs else float("nan"),
+        "ours_per_seed": ours,
+        "pykan_per_seed": theirs,
+        "pykan_failures": failures,
     }
 
 
@@ -188,7 +200,7 @@ def main() -> None:
     ratio = parity["ours_test_rmse"] / parity["pykan_test_rmse"]
     targets.append(
         {
-            "name": "test_rmse_ratio_vs_pykan[2,5,1]",
+            "name": "median_test_rmse_ratio_vs_pykan[2,5,1]",
             "value": round(ratio, 3),
             "target": "<= 2",
             "holds": ratio <= 2,
