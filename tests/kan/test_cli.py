@@ -79,7 +79,7 @@ def test_kan_reproduce_resumes_from_finished_parts(capsys, tmp_path):
     assert main(["kan", "reproduce", "--out", str(tmp_path / "kan")]) == 0
     out = capsys.readouterr().out
     assert out.count("[holds]") == 5
-    assert "100x more accurate, 23x fewer parameters" in out
+    assert "100.0x more accurate, 23x fewer parameters" in out
     report = json.loads((tmp_path / "kan" / "report.json").read_text())
     assert report["study"] == "kan" and len(report["claims"]) == 5
 

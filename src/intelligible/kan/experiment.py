@@ -494,7 +494,7 @@ def reproduce(preset: str = "quick", out_dir: str | Path = "runs/kan") -> Report
             paper_value="about 100x more accurate with about 100x fewer parameters",
             measured_value=f"KAN {best_kan['rmse']:.2e} with {best_kan['params']} params vs best MLP "
             f"{best_mlp['rmse']:.2e} with {best_mlp['params']} params "
-            f"({best_mlp['rmse'] / best_kan['rmse']:.0f}x more accurate, "
+            f"({best_mlp['rmse'] / best_kan['rmse']:.1f}x more accurate, "
             f"{best_mlp['params'] / best_kan['params']:.0f}x fewer parameters)",
             holds=best_kan["rmse"] < best_mlp["rmse"] and best_kan["params"] < best_mlp["params"],
         ),
