@@ -186,4 +186,4 @@ def _round(value: float, digits: int) -> sympy.Expr:
         ):
             sign = 1 if value > 0 else -1
             return sign * sympy.nsimplify(multiple) * sympy.pi
-    return sympy.Float(round(value, digits), digits + 2)
+    return sympy.Float(float(f"{value:.{digits}g}"), digits + 2)  # significant digits, not decimal places
