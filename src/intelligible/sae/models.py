@@ -114,13 +114,56 @@ class SparseAutoencoder(nn.Module):
         return (x_hat - x).pow(2).sum(dim=-1).mean()
 
     def loss(self, x: Tensor) -> dict[str, Tensor]:
+        """Training loss terms; also keeps the batch's (detached) latents in `self.last_code`."""
         raise NotImplementedError
+
+    def _remember(self, code: Code) -> None:
+        self.last_code = Code(values=code.values.detach(), indices=code.indices, expert=code.expert,
+                              probs=None if code.probs is None else code.probs.detach())  # fmt: skip
 
     def flops_per_token(self) -> dict[str, int]:
         raise NotImplementedError
 
     def config(self) -> dict:
         raise NotImplementedError
+
+
+class _GroupedMatmul(torch.autograd.Function):
+    """Rows of x sorted by expert (counts[e] rows each) times their expert's weight (E, m, d)^T.
+
+    Written by hand because indexing a weight per expert under autograd would materialise a
+    full-size zero gradient per expert (E x M x d memory traffic per step); here each expert's
+    weight gradient is written once into its slice.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, counts: list[int]) -> Tensor:  # noqa: ANN001
+        out = x.new_empty(x.shape[0], weight.shape[1])
+        start = 0
+        for e, count in enumerate(counts):
+            if count:
+                torch.mm(x[start : start + count], weight[e].T, out=out[start : start + count])
+            start += count
+        ctx.save_for_backward(x, weight)
+        ctx.counts = counts
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
+        x, weight = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_x = torch.empty_like(x) if ctx.needs_input_grad[0] else None
+        grad_w = torch.zeros_like(weight) if ctx.needs_input_grad[1] else None
+        start = 0
+        for e, count in enumerate(ctx.counts):
+            if count:
+                g = grad[start : start + count]
+                if grad_x is not None:
+                    torch.mm(g, weight[e], out=grad_x[start : start + count])
+                if grad_w is not None:
+                    torch.mm(g.T, x[start : start + count], out=grad_w[e])
+            start += count
+        return grad_x, grad_w, None
 
 
 def _training_flops(forward_matmul: int, other: int) -> dict[str, int]:
@@ -155,6 +198,7 @@ class ReLUSAE(SparseAutoencoder):
 
     def loss(self, x: Tensor) -> dict[str, Tensor]:
         x_hat, code = self(x)
+        self._remember(code)
         mse = self.mse(x, x_hat)
         acts = code.values
         if self.penalty == "norm_weighted":
@@ -203,6 +247,7 @@ class TopKSAE(SparseAutoencoder):
         pre = self.pre_activations(x)
         values, indices = pre.topk(self.k, dim=-1, sorted=False)
         code = Code(values=F.relu(values), indices=indices)
+        self._remember(code)
         x_hat = self.decode(code)
         mse = self.mse(x, x_hat)
         terms = {"mse": mse, "l0": code.l0}
@@ -306,26 +351,17 @@ class SwitchSAE(SparseAutoencoder):
             z = z * mask.repeat_interleave(self.per_expert, dim=1)
             values, indices = z.topk(self.k, dim=-1, sorted=False)
             return Code(values=values, indices=indices, expert=expert, probs=probs)
-        values = x.new_empty(x.shape[0], self.k)
-        indices = torch.empty(x.shape[0], self.k, dtype=torch.long, device=x.device)
+        # group tokens by expert: one product per expert on its own tokens (d x M / E per token)
         order = torch.argsort(expert)
         counts = torch.bincount(expert, minlength=self.n_experts).tolist()
-        start = 0
         w_enc = self.W_enc.view(self.n_experts, self.per_expert, self.d)
-        value_parts, index_parts = [], []
-        for e, count in enumerate(counts):
-            if count == 0:
-                continue
-            rows = order[start : start + count]
-            start += count
-            # one product per expert on its own tokens: d x M / E per token
-            z = F.relu(centred[rows] @ w_enc[e].T) * scale[rows, None]
-            v, i = z.topk(self.k, dim=-1, sorted=False)
-            value_parts.append(v)
-            index_parts.append(i + e * self.per_expert)
-        # scatter the sorted groups back to token order (index_copy keeps autograd through values)
-        values = values.index_copy(0, order, torch.cat(value_parts))
-        indices = indices.index_copy(0, order, torch.cat(index_parts))
+        pre = _GroupedMatmul.apply(centred[order], w_enc, counts)  # (batch, M / E), sorted by expert
+        z = F.relu(pre) * scale[order, None]
+        values, local = z.topk(self.k, dim=-1, sorted=False)
+        indices = local + (expert[order] * self.per_expert)[:, None]
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.numel(), device=order.device)
+        values, indices = values[inverse], indices[inverse]
         return Code(values=values, indices=indices, expert=expert, probs=probs)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Code]:
@@ -345,6 +381,7 @@ class SwitchSAE(SparseAutoencoder):
 
     def loss(self, x: Tensor) -> dict[str, Tensor]:
         x_hat, code = self(x)
+        self._remember(code)
         mse = self.mse(x, x_hat)
         balance = self.load_balance(code)
         return {

@@ -1,0 +1,223 @@
+"""Training SAEs: the Switch/TopK papers' recipe, with checkpoints that resume the same trajectory.
+
+Adam (fused where torch has it), lr = 2e-4 / sqrt(M / 2^14) unless given, linear warmup, linear
+decay over the last `decay_fraction` of the steps, gradient clipping at 1, decoder rows renormalised
+every step with the gradient component along each row removed, decoder bias (and Switch router
+centre) initialised at the geometric median of the first batch. Dead latents: a latent that has not
+fired for `dead_after_tokens` tokens counts as dead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from intelligible.core.errors import ConfigError, DataError
+from intelligible.core.progress import progress
+from intelligible.core.runs import RunDir, interrupt_guard
+from intelligible.sae.models import Code, SparseAutoencoder, SwitchSAE
+
+
+@dataclass
+class TrainConfig:
+    """Schedule and bookkeeping of one SAE training run."""
+
+    steps: int = 1000
+    batch: int = 4096
+    lr: float = 0.0  # 0: the papers' rule 2e-4 / sqrt(M / 2^14)
+    warmup_steps: int = 0
+    decay_fraction: float = 0.2
+    grad_clip: float = 1.0
+    dead_after_tokens: int = 1_000_000
+    checkpoint_every: int = 100
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {self.steps}")
+        if self.batch < 1:
+            raise ConfigError(f"batch must be >= 1, got {self.batch}")
+        if self.lr < 0:
+            raise ConfigError(f"lr must be >= 0 (0 picks 2e-4 / sqrt(M / 2^14)), got {self.lr}")
+        if not 0 <= self.decay_fraction <= 1:
+            raise ConfigError(f"decay_fraction must be in [0, 1], got {self.decay_fraction}")
+        if self.warmup_steps < 0 or self.checkpoint_every < 1:
+            raise ConfigError(
+                f"warmup_steps must be >= 0 and checkpoint_every >= 1, got {self.warmup_steps}, {self.checkpoint_every}"
+            )
+
+
+def base_learning_rate(n_latents: int) -> float:
+    """The Switch/TopK papers' rule: 2e-4 at M = 2^14 latents, scaled by 1 / sqrt(M / 2^14)."""
+    return 2e-4 / math.sqrt(n_latents / 2**14)
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Multiplier of the base rate at `step`: linear warmup, constant, linear decay to 0 at the end."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    decay_start = int(cfg.steps * (1 - cfg.decay_fraction))
+    if step >= decay_start and cfg.decay_fraction > 0:
+        return max(cfg.steps - step, 0) / (cfg.steps - decay_start)
+    return 1.0
+
+
+@torch.no_grad()
+def geometric_median(points: Tensor, max_iter: int = 100, tol: float = 1e-5) -> Tensor:
+    """Weiszfeld's iteration for the point minimising the sum of Euclidean distances to `points`."""
+    guess = points.mean(dim=0)
+    for _ in range(max_iter):
+        distances = (points - guess).norm(dim=1).clamp_min(1e-12)
+        weights = 1 / distances
+        new = (weights[:, None] * points).sum(0) / weights.sum()
+        if (new - guess).norm() < tol:
+            return new
+        guess = new
+    return guess
+
+
+class TensorBatches:
+    """Batches from an in-memory activation matrix, reshuffled each epoch by a seeded permutation.
+
+    `batch_at(step)` depends only on (seed, step), so a resumed run sees the same data as an
+    uninterrupted one.
+    """
+
+    def __init__(self, activations: Tensor, batch: int, seed: int = 0) -> None:
+        if activations.dim() != 2 or activations.shape[0] < batch:
+            raise DataError(
+                f"need an activation matrix (tokens, d) with at least batch = {batch} rows, got {tuple(activations.shape)}"
+            )
+        self.activations, self.batch, self.seed = activations, batch, seed
+        self.per_epoch = activations.shape[0] // batch
+        self._epoch, self._perm = -1, None
+
+    def batch_at(self, step: int) -> Tensor:
+        epoch, index = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            self._perm = torch.randperm(self.activations.shape[0], generator=generator)
+            self._epoch = epoch
+        return self.activations[self._perm[index * self.batch : (index + 1) * self.batch]]
+
+
+def _optimizer(model: SparseAutoencoder, lr: float) -> torch.optim.Optimizer:
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # fused Adam is missing on some builds and devices
+        return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def _fired(code: Code, n_latents: int) -> Tensor:
+    if code.indices is None:
+        return (code.values > 0).any(dim=0)
+    fired = torch.zeros(n_latents, dtype=torch.bool, device=code.values.device)
+    fired[code.indices[code.values > 0]] = True
+    return fired
+
+
+def _checkpoint_tensors(
+    model: SparseAutoencoder, optimizer: torch.optim.Optimizer, since_fired: Tensor
+) -> dict:
+    tensors = {f"model.{key}": value for key, value in model.state_dict().items()}
+    for index, state in optimizer.state_dict()["state"].items():
+        for key, value in state.items():
+            tensors[f"opt.{index}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    tensors["tokens_since_fired"] = since_fired
+    return tensors
+
+
+def _restore(model: SparseAutoencoder, optimizer: torch.optim.Optimizer, tensors: dict) -> Tensor:
+    model.load_state_dict({key[6:]: value for key, value in tensors.items() if key.startswith("model.")})
+    state: dict[int, dict[str, Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("opt."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    saved = optimizer.state_dict()
+    saved["state"] = state
+    optimizer.load_state_dict(saved)
+    return tensors["tokens_since_fired"]
+
+
+def train(
+    model: SparseAutoencoder,
+    batches: TensorBatches,
+    cfg: TrainConfig,
+    *,
+    run: RunDir | None = None,
+    resume: bool = False,
+    show_progress: bool | None = None,
+) -> list[dict[str, float]]:
+    """Train `model` for cfg.steps steps on batches.batch_at(step); returns one metrics dict per step.
+
+    With `run`, metrics go to metrics.jsonl and a checkpoint (model, Adam state, dead-latent counters,
+    step) is written every `checkpoint_every` steps, at the end and on Ctrl-C; `resume=True`
+    continues from it.
+    """
+    cfg.validate()
+    if batches.batch != cfg.batch:
+        raise ConfigError(f"the batch source yields {batches.batch} rows but cfg.batch is {cfg.batch}")
+    base_lr = cfg.lr or base_learning_rate(model.n_latents)
+    optimizer = _optimizer(model, base_lr)
+    since_fired = torch.zeros(model.n_latents, dtype=torch.long)
+    start = 0
+    if resume and run is not None and (saved := run.load_checkpoint()) is not None:
+        tensors, state = saved
+        since_fired = _restore(model, optimizer, tensors)
+        start = int(state["step"])
+    history: list[dict[str, float]] = []
+
+    def checkpoint(step: int) -> None:
+        if run is not None:
+            run.save_checkpoint(_checkpoint_tensors(model, optimizer, since_fired), {"step": step})
+
+    model.train()
+    step = start
+    bar = progress(range(start, cfg.steps), desc=f"sae {model.kind}",
+                   disable=None if show_progress is None else not show_progress)  # fmt: skip
+    with interrupt_guard(lambda: checkpoint(step)):
+        for step in bar:
+            x = batches.batch_at(step)
+            if step == 0:
+                with torch.no_grad():
+                    median = geometric_median(x)
+                    model.b_dec.copy_(median)
+                    if isinstance(model, SwitchSAE):
+                        model.b_router.copy_(median)
+            for group in optimizer.param_groups:
+                group["lr"] = base_lr * lr_factor(step, cfg)
+            model.normalize_decoder()
+            terms = model.loss(x)
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            model.remove_parallel_decoder_grad()
+            optimizer.step()
+            with torch.no_grad():
+                code = model.last_code
+                since_fired += x.shape[0]
+                since_fired[_fired(code, model.n_latents)] = 0
+                dead = float((since_fired > cfg.dead_after_tokens).float().mean())
+            metrics = {key: float(value) for key, value in terms.items()}
+            metrics.update(dead_fraction=dead, lr=optimizer.param_groups[0]["lr"])
+            if not math.isfinite(metrics["loss"]):
+                raise DataError(f"training diverged at step {step} (loss {metrics['loss']}); lower the lr")
+            history.append(metrics)
+            if run is not None:
+                run.log_metrics(step, **metrics)
+            bar.set_postfix(mse=f"{metrics['mse']:.3g}", l0=f"{metrics['l0']:.1f}", dead=f"{100 * dead:.1f}%")
+            if (step + 1) % cfg.checkpoint_every == 0:
+                checkpoint(step + 1)
+    model.normalize_decoder()
+    checkpoint(cfg.steps)
+    return history
+
+
+def save_path(run: RunDir) -> Path:
+    """Where a finished run keeps its model (safetensors + JSON)."""
+    return run.path / "sae"
