@@ -1,5 +1,27 @@
 """Sparse autoencoders on LM activations: ReLU and TopK baselines and Switch SAEs with real expert dispatch."""
 
+from intelligible.sae.activations import Activations, collect_activations
+from intelligible.sae.io import load_sae, load_saelens, save_sae, save_saelens
+from intelligible.sae.metrics import duplicate_fraction, evaluate, spliced_losses
 from intelligible.sae.models import Code, ReLUSAE, SparseAutoencoder, SwitchSAE, TopKSAE
+from intelligible.sae.train import TensorBatches, TrainConfig, train
 
-__all__ = ["Code", "ReLUSAE", "SparseAutoencoder", "SwitchSAE", "TopKSAE"]
+__all__ = [
+    "Activations",
+    "Code",
+    "ReLUSAE",
+    "SparseAutoencoder",
+    "SwitchSAE",
+    "TensorBatches",
+    "TopKSAE",
+    "TrainConfig",
+    "collect_activations",
+    "duplicate_fraction",
+    "evaluate",
+    "load_sae",
+    "load_saelens",
+    "save_sae",
+    "save_saelens",
+    "spliced_losses",
+    "train",
+]
