@@ -184,6 +184,60 @@ def kan_reproduce(preset: str, out: Path) -> None:
     click.echo(f"report: {out / 'report.md'}")
 
 
+# --------------------------------------------------------------------------- sae
+@cli.group()
+def sae() -> None:
+    """Sparse autoencoders (ReLU, TopK, Switch) on LM activations: train, evaluate, reproduce."""
+
+
+@sae.command(name="train", context_settings=OVERRIDES)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/sae-train"), show_default=True)
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+@click.pass_context
+def sae_train(ctx: click.Context, out: Path, resume: bool) -> None:
+    """Train one SAE, e.g. --arch switch --experts 16 --latents 16384 --k 32 --layer 15.
+
+    Options: --model, --layer, --text, --seq-len, --n-windows, --eval-windows, --normalize,
+    --arch relu|topk|switch, --latents, --k, --experts, --lb-alpha, --heaviside, --l1-coeff,
+    --steps, --batch, --lr (0: 2e-4 / sqrt(M / 2^14)), --cache-dir, --seed.
+    """
+    from intelligible.sae.experiment import SAERunConfig, train_run
+
+    config = config_from_dict(SAERunConfig, parse_cli_overrides(ctx.args))
+    summary = train_run(config, out, resume=resume)
+    click.echo(
+        f"held-out MSE {summary['mse']:.4g}, FVU {summary['fvu']:.4f}, L0 {summary['l0']:.1f}, "
+        f"dead {100 * summary['dead_fraction']:.1f}%, CE recovered {summary['ce_recovered']:.3f} "
+        f"(delta CE {summary['delta_ce']:.4f} nats)"
+    )
+    click.echo(f"sae: {out / 'sae.json'}")
+
+
+@sae.command(name="eval")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def sae_eval(run_dir: Path) -> None:
+    """Evaluate a trained run folder's SAE on its held-out tokens (writes RUN_DIR/eval.json)."""
+    from intelligible.sae.experiment import eval_run
+
+    summary = eval_run(run_dir)
+    for key in ("mse", "fvu", "l0", "dead_fraction", "ce_recovered", "delta_ce"):
+        click.echo(f"{key:14s} {summary[key]:.5g}")
+
+
+@sae.command(name="reproduce")
+@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/sae"), show_default=True)
+def sae_reproduce(preset: str, out: Path) -> None:
+    """FLOP- and width-matched Switch vs TopK vs ReLU, load balancing, p-scaling, duplicates."""
+    from intelligible.sae.experiment import reproduce as run_sae
+
+    report = run_sae(preset, out)
+    for claim in report.claims:
+        mark = {True: "holds", False: "FAILS", None: "reported"}[claim.holds]
+        click.echo(f"[{mark}] {claim.statement}: {claim.measured_value}")
+    click.echo(f"report: {out / 'report.md'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning user errors into one line on stderr and exit code 2."""
     try:
