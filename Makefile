@@ -41,6 +41,7 @@ bench: setup
 	# SAELens pins its own dependencies: it gets a virtual environment of its own
 	test -x .venv-saelens/bin/python || (python3 -m venv .venv-saelens && .venv-saelens/bin/pip install -q torch==2.13.0 && .venv-saelens/bin/pip install -q sae-lens==6.54.12 torch==2.13.0)
 	$(PY) benchmarks/sae_switch.py --saelens-python .venv-saelens/bin/python
+	$(PY) benchmarks/sae_reproduction.py
 
 lint: setup
 	$(PY) -m ruff check src tests benchmarks

@@ -54,3 +54,21 @@ def test_sae_train_errors(capsys, tmp_path, tiny_model_dir, sample_text_file, ex
 def test_sae_eval_on_a_non_run(capsys, tmp_path):
     assert main(["sae", "eval", str(tmp_path)]) == 2
     assert "is not a run folder (no config.json)" in capsys.readouterr().err
+
+
+def test_reproduce_pipeline_on_a_tiny_model(tmp_path, tiny_model_dir, sample_text_file):
+    from intelligible.sae.experiment import SAERunConfig, reproduce
+
+    base = SAERunConfig(model=str(tiny_model_dir), text=str(sample_text_file), layer=1, seq_len=16, n_windows=64,
+                        eval_windows=4, latents=64, k=2, steps=10, batch=128, lr=3e-3)  # fmt: skip
+    report = reproduce("quick", tmp_path / "sae", base=base)
+    assert len(report.claims) == 6 and report.claims[-1].holds is None
+    names = [row["run"] for row in report.tables["runs"]]
+    assert names == ["topk", "switch2-flop", "switch4-flop", "switch8-flop", "switch16-width",
+                     "switch16-width-no-lb", "switch16-width-heaviside", "relu"]  # fmt: skip
+    assert (tmp_path / "sae" / "report.json").exists()
+    # a second call resumes every finished part instead of training again
+    parts = sorted((tmp_path / "sae" / "parts").iterdir())
+    stamps = [p.stat().st_mtime_ns for p in parts]
+    reproduce("quick", tmp_path / "sae", base=base)
+    assert [p.stat().st_mtime_ns for p in parts] == stamps

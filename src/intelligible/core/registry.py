@@ -17,6 +17,7 @@ from intelligible.core.runs import ensure_writable_dir
 STUDIES: dict[str, str] = {
     "stages": "intelligible.stages.experiment",
     "kan": "intelligible.kan.experiment",
+    "sae": "intelligible.sae.experiment",
 }
 
 PRESETS = ("quick", "paper")

@@ -446,7 +446,8 @@ def reproduce(preset: str = "quick", out_dir: str | Path = "runs/kan") -> Report
     cfg = reproduce_config(preset)
     start = time.perf_counter()
     out = ensure_writable_dir(out_dir)
-    run = RunDir.create(out, cfg, cfg.seed, resume=True)
+    # parts are cached by their own config, so the folder record is simply rewritten
+    run = RunDir.create(out, cfg, cfg.seed)
     symbolic = _cached(out, "symbolic", cfg, symbolic_recovery)
     extension = _cached(out, "grid_extension", cfg, grid_extension)
     table = _cached(out, "function_table", cfg, function_table)

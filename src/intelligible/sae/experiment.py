@@ -36,7 +36,7 @@ class SAERunConfig:
 
     model: str = "smollm2-135m"
     layer: int = 15
-    text: str = "builtin"
+    text: str = "pydoc"
     seq_len: int = 128
     n_windows: int = 512
     eval_windows: int = 16  # held out: the last windows of the text, for MSE/FVU and spliced CE
@@ -156,7 +156,7 @@ def _compact(summary: dict) -> dict:
 # --------------------------------------------------------------------------- reproduction
 def reproduce_config(preset: str) -> SAERunConfig:
     if preset == "quick":
-        return SAERunConfig(n_windows=384, eval_windows=16, latents=1024, k=32, steps=250, batch=1024)
+        return SAERunConfig(n_windows=384, eval_windows=16, latents=1024, k=32, steps=1000, batch=1024)
     if preset == "paper":
         return SAERunConfig(n_windows=4096, eval_windows=64, latents=8192, k=32, steps=3000, batch=4096)
     raise ConfigError(f"unknown preset {preset!r}; valid presets: quick, paper")
@@ -176,12 +176,18 @@ def _variants(base: SAERunConfig) -> dict[str, SAERunConfig]:
     }
 
 
-def reproduce(preset: str = "quick", out_dir: str | Path = "runs/sae") -> Report:
-    """The Switch SAE paper's comparisons on SmolLM2-135M's residual stream (layer 15)."""
-    base = reproduce_config(preset)
+def reproduce(
+    preset: str = "quick", out_dir: str | Path = "runs/sae", *, base: SAERunConfig | None = None
+) -> Report:
+    """The Switch SAE paper's comparisons on SmolLM2-135M's residual stream (layer 15).
+
+    `base` replaces the preset's configuration (tests run the whole pipeline on a tiny model).
+    """
+    base = base or reproduce_config(preset)
     start = time.perf_counter()
     out = ensure_writable_dir(out_dir)
-    run = RunDir.create(out, base, base.seed, resume=True)
+    # parts are cached by their own config (below), so the folder record is simply rewritten
+    run = RunDir.create(out, base, base.seed)
     lm, train_acts, eval_acts, eval_windows = prepare_data(base)
     results: dict[str, dict] = {}
     for name, cfg in _variants(base).items():

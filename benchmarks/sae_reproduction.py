@@ -1,0 +1,46 @@
+"""Run the Switch SAE study's reproduction and record its claims and tables.
+
+    python benchmarks/sae_reproduction.py [--preset quick]
+
+Writes benchmarks/results/sae_reproduction.json (shared results format); docs/sae.md cites it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from intelligible.sae.experiment import reproduce
+from results_file import write_results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="quick", choices=["quick", "paper"])
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temporary one)")
+    args = parser.parse_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="sae-"))
+    report = reproduce(args.preset, out)
+    claims = [
+        {
+            "name": c.statement,
+            "value": c.measured_value,
+            "target": c.paper_value,
+            "holds": c.holds,
+            "detail": c.detail,
+        }
+        for c in report.claims
+    ]
+    measurements = {"elapsed_s": round(report.elapsed_s or 0.0, 1), "notes": report.notes, **report.tables}
+    path = write_results(
+        f"sae_reproduction{'' if args.preset == 'quick' else '_' + args.preset}",
+        f"python benchmarks/sae_reproduction.py --preset {args.preset}",
+        claims,
+        measurements,
+    )
+    print(f"{report.n_holding}/{len(report.claims)} claims hold; wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
