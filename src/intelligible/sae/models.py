@@ -256,7 +256,13 @@ class TopKSAE(SparseAutoencoder):
             with torch.no_grad():
                 fired = torch.zeros(self.n_latents, dtype=torch.bool, device=x.device)
                 fired[indices[values > 0]] = True
-                self.tokens_since_fired += x.shape[0]
+                tokens = x.shape[0]
+                if torch.distributed.is_available() and torch.distributed.is_initialized():
+                    # data-parallel: a latent is alive if it fired on any rank's slice of the batch
+                    counts = fired.to(torch.int32)
+                    torch.distributed.all_reduce(counts)
+                    fired, tokens = counts > 0, tokens * torch.distributed.get_world_size()
+                self.tokens_since_fired += tokens
                 self.tokens_since_fired[fired] = 0
             dead = self.tokens_since_fired > self.dead_after
             n_dead = int(dead.sum())

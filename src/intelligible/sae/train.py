@@ -105,6 +105,30 @@ class TensorBatches:
         return self.activations[self._perm[index * self.batch : (index + 1) * self.batch]]
 
 
+def _world() -> tuple[int, int]:
+    """(rank, world size) of an initialised torch.distributed group, else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _average_gradients(model: SparseAutoencoder, world: int) -> None:
+    # data parallelism: every rank holds the same weights and a slice of the batch; averaging the
+    # gradients makes the update the one a single process computes on the whole batch (the DDP rule)
+    import torch.distributed as dist
+
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
 def _optimizer(model: SparseAutoencoder, lr: float) -> torch.optim.Optimizer:
     try:
         return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
@@ -158,8 +182,16 @@ def train(
     With `run`, metrics go to metrics.jsonl and a checkpoint (model, Adam state, dead-latent counters,
     step) is written every `checkpoint_every` steps, at the end and on Ctrl-C; `resume=True`
     continues from it.
+
+    Under torch.distributed (e.g. `torchrun --nproc-per-node N`), each rank trains on its 1/N slice
+    of every batch and gradients are averaged, so the run follows the single-process trajectory
+    (exactly for MSE terms; the Switch load-balance term is computed per slice). Only rank 0 writes
+    metrics and checkpoints; pass `run` on every rank, it is ignored elsewhere.
     """
     cfg.validate()
+    rank, world = _world()
+    if world > 1 and cfg.batch % world:
+        raise ConfigError(f"batch {cfg.batch} must be divisible by the number of processes ({world})")
     if batches.batch != cfg.batch:
         raise ConfigError(f"the batch source yields {batches.batch} rows but cfg.batch is {cfg.batch}")
     base_lr = cfg.lr or base_learning_rate(model.n_latents)
@@ -173,7 +205,7 @@ def train(
     history: list[dict[str, float]] = []
 
     def checkpoint(step: int) -> None:
-        if run is not None:
+        if run is not None and rank == 0:
             run.save_checkpoint(_checkpoint_tensors(model, optimizer, since_fired), {"step": step})
 
     model.train()
@@ -183,7 +215,7 @@ def train(
     with interrupt_guard(lambda: checkpoint(step)):
         for step in bar:
             x = batches.batch_at(step)
-            if step == 0:
+            if step == 0:  # on the whole batch, identical on every rank
                 with torch.no_grad():
                     median = geometric_median(x)
                     model.b_dec.copy_(median)
@@ -192,23 +224,34 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = base_lr * lr_factor(step, cfg)
             model.normalize_decoder()
+            if world > 1:
+                x = x[rank * (cfg.batch // world) : (rank + 1) * (cfg.batch // world)]
             terms = model.loss(x)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
+            if world > 1:
+                _average_gradients(model, world)
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             model.remove_parallel_decoder_grad()
             optimizer.step()
             with torch.no_grad():
                 code = model.last_code
-                since_fired += x.shape[0]
-                since_fired[_fired(code, model.n_latents)] = 0
+                fired = _fired(code, model.n_latents)
+                if world > 1:
+                    import torch.distributed as dist
+
+                    counts = fired.to(torch.int32)
+                    dist.all_reduce(counts)
+                    fired = counts > 0
+                since_fired += x.shape[0] * world
+                since_fired[fired] = 0
                 dead = float((since_fired > cfg.dead_after_tokens).float().mean())
             metrics = {key: float(value) for key, value in terms.items()}
             metrics.update(dead_fraction=dead, lr=optimizer.param_groups[0]["lr"])
             if not math.isfinite(metrics["loss"]):
                 raise DataError(f"training diverged at step {step} (loss {metrics['loss']}); lower the lr")
             history.append(metrics)
-            if run is not None:
+            if run is not None and rank == 0:
                 run.log_metrics(step, **metrics)
             bar.set_postfix(mse=f"{metrics['mse']:.3g}", l0=f"{metrics['l0']:.1f}", dead=f"{100 * dead:.1f}%")
             if (step + 1) % cfg.checkpoint_every == 0:
