@@ -72,3 +72,22 @@ def test_reproduce_pipeline_on_a_tiny_model(tmp_path, tiny_model_dir, sample_tex
     stamps = [p.stat().st_mtime_ns for p in parts]
     reproduce("quick", tmp_path / "sae", base=base)
     assert [p.stat().st_mtime_ns for p in parts] == stamps
+
+
+def test_sae_train_under_torchrun(tmp_path, tiny_model_dir, sample_text_file):
+    # the documented launch: torchrun --nproc-per-node 2 -m intelligible.cli sae train ...
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    out = tmp_path / "ddp"
+    args = _train_args(tiny_model_dir, sample_text_file, out, "--arch", "topk")
+    result = subprocess.run(
+        [torchrun, "--nproc-per-node", "2", "--master-port", "29517", "-m", "intelligible.cli", *args],
+        capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["arch"] == "topk" and (out / "metrics.jsonl").read_text().count("\n") == 20

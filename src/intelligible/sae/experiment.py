@@ -126,12 +126,28 @@ def train_run(cfg: SAERunConfig, out_dir: str | Path, *, resume: bool = False) -
     """Train one SAE into a run folder: config.json, metrics.jsonl, checkpoints, sae.{json,safetensors},
     summary.json (held-out MSE/FVU/L0/dead, CE recovered, expert load)."""
     cfg.validate()
-    run = RunDir.create(out_dir, cfg, cfg.seed, resume=resume)
+    rank = _init_distributed()
+    # every rank trains on its slice of each batch; rank 0 owns the run folder
+    run = RunDir.create(out_dir, cfg, cfg.seed, resume=resume) if rank == 0 else RunDir(Path(out_dir))
     lm, train_acts, eval_acts, eval_windows = prepare_data(cfg)
     model, summary = fit_and_evaluate(cfg, lm, train_acts, eval_acts, eval_windows, run=run, resume=resume)
-    save_sae(model, run.path / "sae")
-    run.write_json("summary.json", _compact(summary))
+    if rank == 0:
+        save_sae(model, run.path / "sae")
+        run.write_json("summary.json", _compact(summary))
     return summary
+
+
+def _init_distributed() -> int:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1); returns this rank."""
+    import os
+
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank()
 
 
 def eval_run(run_dir: str | Path) -> dict:

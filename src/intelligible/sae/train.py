@@ -246,7 +246,7 @@ def train(
                 since_fired += x.shape[0] * world
                 since_fired[fired] = 0
                 dead = float((since_fired > cfg.dead_after_tokens).float().mean())
-            metrics = {key: float(value) for key, value in terms.items()}
+            metrics = {key: float(value.detach()) for key, value in terms.items()}
             metrics.update(dead_fraction=dead, lr=optimizer.param_groups[0]["lr"])
             if not math.isfinite(metrics["loss"]):
                 raise DataError(f"training diverged at step {step} (loss {metrics['loss']}); lower the lr")
