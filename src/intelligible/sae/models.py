@@ -91,8 +91,9 @@ class SparseAutoencoder(nn.Module):
         """Drop the gradient component along each decoder row, so unit-norm rows stay on the sphere."""
         if self.W_dec.grad is None:
             return
-        parallel = (self.W_dec.grad * self.W_dec).sum(dim=1, keepdim=True)
-        self.W_dec.grad.sub_(parallel * self.W_dec)
+        # one fused dot per row and one in-place update: no (M, d) temporaries
+        parallel = torch.linalg.vecdot(self.W_dec.grad, self.W_dec)
+        self.W_dec.grad.addcmul_(parallel[:, None], self.W_dec, value=-1)
 
     def decode(self, code: Code) -> Tensor:
         """Reconstruction (batch, d) from latents."""
@@ -153,9 +154,13 @@ class _GroupedMatmul(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         grad = grad.contiguous()
         grad_x = torch.empty_like(x) if ctx.needs_input_grad[0] else None
-        grad_w = torch.zeros_like(weight) if ctx.needs_input_grad[1] else None
+        grad_w = torch.empty_like(weight) if ctx.needs_input_grad[1] else None
         start = 0
         for e, count in enumerate(ctx.counts):
+            if not count:
+                if grad_w is not None:
+                    grad_w[e].zero_()  # an expert without tokens gets no gradient
+                continue
             if count:
                 g = grad[start : start + count]
                 if grad_x is not None:
