@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from intelligible.kan.spline import refuse_second_order
+
 try:
     from numba import get_num_threads, njit, prange
 
@@ -78,38 +80,19 @@ if AVAILABLE:
 
     @njit(cache=True, inline="always")
     def _uniform_span(t, n, x):  # noqa: ANN001, ANN202
-        # uniform knots: the span and the local coordinate u in [0, 1) directly, no search
-        h = t[1] - t[0]
-        pos = (x - t[0]) / h
+        # uniform knots: the span by division, no search (-1 outside the knots)
+        pos = (x - t[0]) / (t[1] - t[0])
         if not (pos >= 0.0 and pos < n - 1):
-            return -1, 0.0
-        s = int(np.floor(pos))
-        return s, pos - s
-
-    @njit(cache=True, inline="always")
-    def _cubic(u, values, lower):  # noqa: ANN001, ANN202
-        # closed-form cardinal cubic and quadratic B-splines at local coordinate u (uniform knots)
-        v = 1.0 - u
-        u2 = u * u
-        u3 = u2 * u
-        values[0] = v * v * v / 6.0
-        values[1] = (3.0 * u3 - 6.0 * u2 + 4.0) / 6.0
-        values[2] = (-3.0 * u3 + 3.0 * u2 + 3.0 * u + 1.0) / 6.0
-        values[3] = u3 / 6.0
-        lower[0] = v * v / 2.0
-        lower[1] = (-2.0 * u2 + 2.0 * u + 1.0) / 2.0
-        lower[2] = u2 / 2.0
+            return -1
+        return int(np.floor(pos))
 
     @njit(cache=True, inline="always")
     def _bases(t, n, x, k, uniform, values, lower, left, right):  # noqa: ANN001, ANN202
         # span s (or -1 outside the knots) with values/lower filled as in _local
         if uniform:
-            s, u = _uniform_span(t, n, x)
+            s = _uniform_span(t, n, x)
             if s >= 0:
-                if k == 3:
-                    _cubic(u, values, lower)
-                else:
-                    _local(t, n, s, x, k, values, lower, left, right)
+                _local(t, n, s, x, k, values, lower, left, right)
             return s
         s = _span(t, n, x)
         if s >= 0:
@@ -408,13 +391,7 @@ class FusedLayer(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
-        if torch.is_grad_enabled():
-            # create_graph=True: this backward is not itself differentiable; a second derivative
-            # through it would be silently wrong, so refuse
-            raise RuntimeError(
-                "the fast KAN spline path is first-order only; call model.twice_differentiable() "
-                "(or set layer.fast_backward = False) before taking second derivatives"
-            )
+        refuse_second_order()
         x, sig, w, grids = ctx.saved_tensors
         need_x = bool(ctx.needs_input_grad[0])
         grad_x = torch.empty_like(x) if need_x else x.new_empty(1, 1)

@@ -101,6 +101,16 @@ def _cardinal_values(u: Tensor, k: int) -> tuple[Tensor, Tensor]:
     return values, previous
 
 
+def refuse_second_order() -> None:
+    """Raise inside a hand-written backward asked for a graph (create_graph=True): such a backward is
+    not itself differentiable, so a second derivative through it would be silently wrong."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            "the fast KAN spline path is first-order only; call model.twice_differentiable() "
+            "(or set layer.fast_backward = False) before taking second derivatives"
+        )
+
+
 class _UniformFeatures(torch.autograd.Function):
     """[base(x), B_0(x) .. B_{G+k-1}(x)] per input on a uniform grid, with a hand-written backward.
 
@@ -131,13 +141,7 @@ class _UniformFeatures(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
-        if torch.is_grad_enabled():
-            # create_graph=True: a second derivative through this backward would miss the bases'
-            # curvature and be silently wrong, so refuse it
-            raise RuntimeError(
-                "the fast KAN spline path is first-order only; call model.twice_differentiable() "
-                "(or set layer.fast_backward = False) before taking second derivatives"
-            )
+        refuse_second_order()
         if not ctx.needs_input_grad[0]:
             return None, None, None, None, None, None
         x, h, column, lower_order, valid_f = ctx.saved_tensors

@@ -161,12 +161,11 @@ class _GroupedMatmul(torch.autograd.Function):
                 if grad_w is not None:
                     grad_w[e].zero_()  # an expert without tokens gets no gradient
                 continue
-            if count:
-                g = grad[start : start + count]
-                if grad_x is not None:
-                    torch.mm(g, weight[e], out=grad_x[start : start + count])
-                if grad_w is not None:
-                    torch.mm(g.T, x[start : start + count], out=grad_w[e])
+            g = grad[start : start + count]
+            if grad_x is not None:
+                torch.mm(g, weight[e], out=grad_x[start : start + count])
+            if grad_w is not None:
+                torch.mm(g.T, x[start : start + count], out=grad_w[e])
             start += count
         return grad_x, grad_w, None
 
