@@ -19,7 +19,7 @@ import time
 import torch
 
 from intelligible.kan import KAN, create_dataset
-from results_file import write_results
+from results_file import status_kib, write_results
 
 SIZES = [([2, 5, 1], 5, 1000), ([4, 32, 32, 1], 10, 4096), ([64, 64, 64, 1], 10, 1024)]
 IMPLS = ("ours", "pykan", "pykan_speed", "mlp")
@@ -100,21 +100,13 @@ def memory_probe(impl: str, size_index: int) -> None:
     # kernel's high-water mark first: writing 5 to clear_refs does that on Linux
     with open("/proc/self/clear_refs", "w") as handle:
         handle.write("5")
-    before = _status_kib("VmRSS")
+    before = status_kib("VmRSS")
     for _ in range(3):
         loss = torch.mean((model(x) - y) ** 2)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    print(json.dumps({"peak_mib": (_status_kib("VmHWM") - before) / 1024}))
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
+    print(json.dumps({"peak_mib": (status_kib("VmHWM") - before) / 1024}))
 
 
 def peak_memory(impl: str, size_index: int) -> float:

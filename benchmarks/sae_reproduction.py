@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from intelligible.sae.experiment import reproduce
-from results_file import write_results
+from results_file import write_report_results
 
 
 def main() -> None:
@@ -22,22 +22,12 @@ def main() -> None:
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="sae-"))
     report = reproduce(args.preset, out)
-    claims = [
-        {
-            "name": c.statement,
-            "value": c.measured_value,
-            "target": c.paper_value,
-            "holds": c.holds,
-            "detail": c.detail,
-        }
-        for c in report.claims
-    ]
-    measurements = {"elapsed_s": round(report.elapsed_s or 0.0, 1), "notes": report.notes, **report.tables}
-    path = write_results(
-        f"sae_reproduction{'' if args.preset == 'quick' else '_' + args.preset}",
+    suffix = "" if args.preset == "quick" else "_" + args.preset
+    path = write_report_results(
+        f"sae_reproduction{suffix}",
         f"python benchmarks/sae_reproduction.py --preset {args.preset}",
-        claims,
-        measurements,
+        report,
+        {"notes": report.notes, **report.tables},
     )
     print(f"{report.n_holding}/{len(report.claims)} claims hold; wrote {path}")
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from intelligible.sae import SwitchSAE, TopKSAE
-from results_file import write_results
+from results_file import status_kib, write_results
 
 D, M, K, BATCH = 576, 16384, 32, 4096
 EXPERTS = (8, 16, 32)
@@ -90,18 +90,10 @@ def memory_probe(name: str, data_path: str) -> None:
     step(data[:64])  # loads code paths and allocates optimizer state (full size), not step memory
     with open("/proc/self/clear_refs", "w") as handle:
         handle.write("5")
-    before = _status_kib("VmRSS")
+    before = status_kib("VmRSS")
     for _ in range(2):
         step(data)
-    print(json.dumps({"peak_mib": (_status_kib("VmHWM") - before) / 1024}))
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
+    print(json.dumps({"peak_mib": (status_kib("VmHWM") - before) / 1024}))
 
 
 def peak_memory(name: str, data_path: Path) -> float:

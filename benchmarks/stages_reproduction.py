@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from intelligible.stages.experiment import reproduce
-from results_file import write_results
+from results_file import write_report_results
 
 
 def main() -> None:
@@ -24,21 +24,11 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="stages-"))
     report = reproduce(args.preset, out)
     stages = json.loads((out / "stages.json").read_text())
-    path = write_results(
+    path = write_report_results(
         "stages_reproduction",
         f"python benchmarks/stages_reproduction.py --preset {args.preset}",
-        [
-            {
-                "name": claim.statement,
-                "value": claim.measured_value,
-                "target": claim.paper_value,
-                "holds": claim.holds,
-                "detail": claim.detail,
-            }
-            for claim in report.claims
-        ],
+        report,
         {
-            "elapsed_s": round(report.elapsed_s or 0.0, 1),
             "notes": report.notes,
             "stage_boundaries": stages["boundaries"],
             "per_layer": report.tables["per layer"],

@@ -136,6 +136,11 @@ def stages_reproduce(ctx: click.Context, preset: str, out: Path, resume: bool) -
 
     config = _stages_config(ctx.args, base=preset_config(preset))
     report = run_experiment(config, out, preset=preset, resume=resume)
+    _echo_report(report, out)
+
+
+def _echo_report(report: object, out: Path) -> None:
+    """One line per claim of a study's Report, then where the report was written."""
     for claim in report.claims:
         mark = {True: "holds", False: "FAILS", None: "untested"}[claim.holds]
         click.echo(f"[{mark}] {claim.statement}: {claim.measured_value}")
@@ -178,10 +183,7 @@ def kan_reproduce(preset: str, out: Path) -> None:
     from intelligible.kan.experiment import reproduce as run_kan
 
     report = run_kan(preset, out)
-    for claim in report.claims:
-        mark = {True: "holds", False: "FAILS", None: "untested"}[claim.holds]
-        click.echo(f"[{mark}] {claim.statement}: {claim.measured_value}")
-    click.echo(f"report: {out / 'report.md'}")
+    _echo_report(report, out)
 
 
 # --------------------------------------------------------------------------- sae
@@ -232,10 +234,7 @@ def sae_reproduce(preset: str, out: Path) -> None:
     from intelligible.sae.experiment import reproduce as run_sae
 
     report = run_sae(preset, out)
-    for claim in report.claims:
-        mark = {True: "holds", False: "FAILS", None: "reported"}[claim.holds]
-        click.echo(f"[{mark}] {claim.statement}: {claim.measured_value}")
-    click.echo(f"report: {out / 'report.md'}")
+    _echo_report(report, out)
 
 
 def main(argv: list[str] | None = None) -> int:

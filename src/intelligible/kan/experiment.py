@@ -253,6 +253,12 @@ TABLE_TASKS: list[tuple[str, str, int, list[tuple[float, float]]]] = [
 ]
 
 
+def _lbfgs(model: torch.nn.Module) -> torch.optim.LBFGS:
+    """LBFGS as the paper and `fit` use it: strong Wolfe line search, history 10, no early stop."""
+    return torch.optim.LBFGS(model.parameters(), lr=1.0, history_size=10, line_search_fn="strong_wolfe",
+                             tolerance_grad=1e-32, tolerance_change=1e-32)  # fmt: skip
+
+
 def _mlp(n_in: int, hidden: int, depth: int = 2) -> torch.nn.Module:
     layers: list[torch.nn.Module] = []
     width = n_in
@@ -270,8 +276,7 @@ def _mlp_hidden_for(n_in: int, params: int) -> int:
 
 
 def _fit_mlp(model: torch.nn.Module, dataset: dict[str, Tensor], steps: int) -> float:
-    optimizer = torch.optim.LBFGS(model.parameters(), lr=1.0, history_size=10, line_search_fn="strong_wolfe",
-                                  tolerance_grad=1e-32, tolerance_change=1e-32)  # fmt: skip
+    optimizer = _lbfgs(model)
     x, y = dataset["train_input"], dataset["train_label"]
 
     def closure() -> Tensor:
@@ -354,8 +359,7 @@ def poisson(cfg: ReproduceConfig) -> dict:
     for index, grid in enumerate(cfg.poisson_grids):
         if index:
             model = model.refine(grid, interior)
-        optimizer = torch.optim.LBFGS(model.parameters(), lr=1.0, history_size=10, line_search_fn="strong_wolfe",
-                                      tolerance_grad=1e-32, tolerance_change=1e-32)  # fmt: skip
+        optimizer = _lbfgs(model)
 
         def closure(model: KAN = model, optimizer: torch.optim.Optimizer = optimizer) -> Tensor:
             optimizer.zero_grad()
@@ -370,8 +374,7 @@ def poisson(cfg: ReproduceConfig) -> dict:
     for hidden in cfg.mlp_widths:
         torch.manual_seed(cfg.seed)
         mlp = _mlp(2, hidden)
-        optimizer = torch.optim.LBFGS(mlp.parameters(), lr=1.0, history_size=10, line_search_fn="strong_wolfe",
-                                      tolerance_grad=1e-32, tolerance_change=1e-32)  # fmt: skip
+        optimizer = _lbfgs(mlp)
 
         def mlp_closure(mlp: torch.nn.Module = mlp, optimizer: torch.optim.Optimizer = optimizer) -> Tensor:
             optimizer.zero_grad()
