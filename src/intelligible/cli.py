@@ -202,6 +202,9 @@ def sae_train(ctx: click.Context, out: Path, resume: bool) -> None:
     Options: --model, --layer, --text, --seq-len, --n-windows, --eval-windows, --normalize,
     --arch relu|topk|switch, --latents, --k, --experts, --lb-alpha, --heaviside, --l1-coeff,
     --steps, --batch, --lr (0: 2e-4 / sqrt(M / 2^14)), --cache-dir, --seed.
+
+    Data-parallel over N processes: torchrun --nproc-per-node N -m intelligible.cli sae train ...;
+    add --expert-parallel to shard a Switch SAE's experts over them (tokens exchanged all-to-all).
     """
     from intelligible.sae.experiment import SAERunConfig, train_run
 

@@ -38,6 +38,7 @@ def test_sae_train_and_eval(capsys, tmp_path, tiny_model_dir, sample_text_file, 
         (["--arch", "moe"], "arch must be one of relu, topk, switch, got 'moe'"),
         (["--arch", "switch", "--experts", "5"], "n_experts must be an integer >= 1 that divides n_latents"),
         (["--arch", "switch", "--experts", "4", "--k", "32"], r"k must be an integer in 1..16"),
+        (["--arch", "topk", "--expert-parallel"], "expert_parallel needs arch 'switch', got 'topk'"),
         (["--layer", "9"], r"layer must be in 0..5 for .*, got 9"),
         (["--batch", "100000"], "training tokens are fewer than one batch"),
     ],
@@ -83,11 +84,14 @@ def test_sae_train_under_torchrun(tmp_path, tiny_model_dir, sample_text_file):
 
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     out = tmp_path / "ddp"
-    args = _train_args(tiny_model_dir, sample_text_file, out, "--arch", "topk")
+    args = _train_args(tiny_model_dir, sample_text_file, out, "--arch", "switch", "--experts", "4",
+                       "--expert-parallel")  # fmt: skip
     result = subprocess.run(
         [torchrun, "--nproc-per-node", "2", "--master-port", "29517", "-m", "intelligible.cli", *args],
         capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["arch"] == "topk" and (out / "metrics.jsonl").read_text().count("\n") == 20
+    assert summary["arch"] == "switch" and (out / "metrics.jsonl").read_text().count("\n") == 20
+    assert len(summary["expert_load"]) == 4 and 0 < summary["fvu"] < 1.5
+    assert main(["sae", "eval", str(out)]) == 0  # the saved model holds the whole, gathered dictionary

@@ -80,7 +80,9 @@ def test_decoder_rows_are_unit_norm_and_parallel_gradient_is_removed():
 def test_losses_have_their_terms():
     x = _x()
     relu = ReLUSAE(16, 64, l1_coeff=0.1).loss(x)
-    assert float(relu["loss"]) == pytest.approx(float(relu["mse"] + 0.1 * relu["sparsity"]), rel=1e-5)
+    assert float(relu["loss"].detach()) == pytest.approx(
+        float(relu["mse"].detach() + 0.1 * relu["sparsity"].detach()), rel=1e-5
+    )
     switch = SwitchSAE(16, 64, k=4, n_experts=4, lb_alpha=3.0)
     terms = switch.loss(x)
     assert float(terms["loss"]) == pytest.approx(

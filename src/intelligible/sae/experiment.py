@@ -24,6 +24,7 @@ from intelligible.sae.activations import Activations, collect_activations
 from intelligible.sae.io import load_sae, save_sae
 from intelligible.sae.metrics import evaluate, spliced_losses
 from intelligible.sae.models import ReLUSAE, SparseAutoencoder, SwitchSAE, TopKSAE
+from intelligible.sae.parallel import gather_experts, shard_experts
 from intelligible.sae.train import TensorBatches, TrainConfig, train
 
 PAPER = "Mudide, Engels, Michaud, Tegmark, de Witt 2024, Efficient Dictionary Learning with Switch Sparse Autoencoders"
@@ -47,6 +48,7 @@ class SAERunConfig:
     experts: int = 8
     lb_alpha: float = 3.0
     heaviside: bool = False
+    expert_parallel: bool = False  # under torchrun: experts sharded over the processes
     l1_coeff: float = 5.0
     steps: int = 300
     batch: int = 1024
@@ -61,6 +63,8 @@ class SAERunConfig:
             raise ConfigError(
                 f"n_windows and eval_windows must be >= 1, got {self.n_windows}, {self.eval_windows}"
             )
+        if self.expert_parallel and self.arch != "switch":
+            raise ConfigError(f"expert_parallel needs arch 'switch', got {self.arch!r}")
         TrainConfig(steps=self.steps, batch=self.batch, lr=self.lr).validate()
         build_sae(self, d=1)  # architecture arguments (k, experts, latents) fail here, before any loading
 
@@ -107,6 +111,9 @@ def fit_and_evaluate(
 ) -> tuple[SparseAutoencoder, dict]:  # fmt: skip
     seed_everything(cfg.seed)
     model = build_sae(cfg, train_acts.d)
+    sharded = cfg.expert_parallel and _init_distributed()[1] > 1
+    if sharded:
+        model = shard_experts(model)
     schedule = TrainConfig(steps=cfg.steps, batch=cfg.batch, lr=cfg.lr, seed=cfg.seed,
                            checkpoint_every=max(cfg.steps // 5, 1))  # fmt: skip
     start = time.perf_counter()
@@ -114,6 +121,8 @@ def fit_and_evaluate(
         model, TensorBatches(train_acts.values, cfg.batch, seed=cfg.seed), schedule, run=run, resume=resume
     )
     seconds = time.perf_counter() - start
+    if sharded:
+        model = gather_experts(model)  # the whole dictionary, for evaluation and saving
     summary = evaluate(model, eval_acts.values)
     summary.update(spliced_losses(lm, model, eval_windows, cfg.layer, scale=train_acts.scale))
     summary.update(train_seconds=seconds, train_tokens=cfg.steps * cfg.batch, final_train_mse=history[-1]["mse"] if history else None,
@@ -126,7 +135,7 @@ def train_run(cfg: SAERunConfig, out_dir: str | Path, *, resume: bool = False) -
     """Train one SAE into a run folder: config.json, metrics.jsonl, checkpoints, sae.{json,safetensors},
     summary.json (held-out MSE/FVU/L0/dead, CE recovered, expert load)."""
     cfg.validate()
-    rank = _init_distributed()
+    rank = _init_distributed()[0]
     # every rank trains on its slice of each batch; rank 0 owns the run folder
     run = RunDir.create(out_dir, cfg, cfg.seed, resume=resume) if rank == 0 else RunDir(Path(out_dir))
     lm, train_acts, eval_acts, eval_windows = prepare_data(cfg)
@@ -137,17 +146,17 @@ def train_run(cfg: SAERunConfig, out_dir: str | Path, *, resume: bool = False) -
     return summary
 
 
-def _init_distributed() -> int:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1); returns this rank."""
+def _init_distributed() -> tuple[int, int]:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1); returns (rank, world size)."""
     import os
 
     import torch.distributed as dist
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return 0
+        return 0, 1
     if not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank()
+    return dist.get_rank(), dist.get_world_size()
 
 
 def eval_run(run_dir: str | Path) -> dict:

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from intelligible.core.artifacts import load_artifact, save_artifact
-from intelligible.core.errors import DataError
+from intelligible.core.errors import ConfigError, DataError
 from intelligible.sae.models import ReLUSAE, SparseAutoencoder, SwitchSAE, TopKSAE
 
 _KINDS = {"relu": ReLUSAE, "topk": TopKSAE, "switch": SwitchSAE}
@@ -18,6 +18,8 @@ _KINDS = {"relu": ReLUSAE, "topk": TopKSAE, "switch": SwitchSAE}
 
 def save_sae(model: SparseAutoencoder, path: str | Path) -> Path:
     """Write `path.safetensors` and `path.json` (config with the architecture)."""
+    if getattr(model, "expert_shard", None) is not None:
+        raise ConfigError("this model holds one rank's experts; save gather_experts(model) instead")
     return save_artifact(path, "sae", model.config(), model.state_dict())
 
 

@@ -326,6 +326,7 @@ class SwitchSAE(SparseAutoencoder):
         self.shared_expert = (
             shared_expert  # latents of an always-on expert, taken from outside the routed ones
         )
+        self.expert_shard: tuple[int, int] | None = None  # (rank, world) once sharded over processes
         generator = torch.Generator().manual_seed(seed + 1)
         self.W_router = nn.Parameter((torch.rand(n_experts, d, generator=generator) * 2 - 1) / math.sqrt(d))
         self.b_router = nn.Parameter(torch.zeros(d))
@@ -350,6 +351,8 @@ class SwitchSAE(SparseAutoencoder):
         return probs, expert, gate
 
     def encode(self, x: Tensor) -> Code:
+        if self.expert_shard is not None:
+            return self.forward(x)[1]
         self.check_input(x)
         probs, expert, gate = self.route(x)
         scale = torch.ones_like(gate) if self.heaviside else gate
@@ -374,9 +377,22 @@ class SwitchSAE(SparseAutoencoder):
         values, indices = values[inverse], indices[inverse]
         return Code(values=values, indices=indices, expert=expert, probs=probs)
 
+    def decode(self, code: Code) -> Tensor:
+        if self.expert_shard is not None:
+            raise ConfigError(
+                "this rank holds only its own experts' decoder rows; decode with gather_experts(model)"
+            )
+        return super().decode(code)
+
     def forward(self, x: Tensor) -> tuple[Tensor, Code]:
-        code = self.encode(x)
-        x_hat = self.decode(code)
+        if self.expert_shard is not None:
+            from intelligible.sae.parallel import expert_parallel_forward
+
+            self.check_input(x)
+            x_hat, code = expert_parallel_forward(self, x)
+        else:
+            code = self.encode(x)
+            x_hat = self.decode(code)
         if self.shared_expert:
             shared = F.relu((x - self.b_dec) @ self.W_shared.T)
             x_hat = x_hat + shared @ self.W_dec_shared
@@ -384,9 +400,14 @@ class SwitchSAE(SparseAutoencoder):
 
     def load_balance(self, code: Code) -> Tensor:
         """E * sum_i f_i P_i: 1 at perfect balance, E when every token goes to one expert."""
-        fraction = (
-            torch.bincount(code.expert, minlength=self.n_experts).to(code.probs.dtype) / code.expert.numel()
-        )
+        counts = torch.bincount(code.expert, minlength=self.n_experts).to(code.probs.dtype)
+        tokens = code.expert.numel()
+        if self.training and torch.distributed.is_available() and torch.distributed.is_initialized():
+            # data-parallel training: f_i over the whole batch, P_i over this rank's slice; the
+            # average over ranks of E * sum_i f_i P_i is then the whole batch's term, as in one process
+            torch.distributed.all_reduce(counts)
+            tokens *= torch.distributed.get_world_size()
+        fraction = counts / tokens
         return self.n_experts * (fraction * code.probs.mean(dim=0)).sum()
 
     def loss(self, x: Tensor) -> dict[str, Tensor]:

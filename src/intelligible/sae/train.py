@@ -114,12 +114,30 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
+def _sharded(model: SparseAutoencoder) -> set[str]:
+    """Names of parameters split over ranks by expert parallelism (empty otherwise)."""
+    if getattr(model, "expert_shard", None) is None:
+        return set()
+    from intelligible.sae.parallel import SHARDED
+
+    return set(SHARDED)
+
+
 def _average_gradients(model: SparseAutoencoder, world: int) -> None:
     # data parallelism: every rank holds the same weights and a slice of the batch; averaging the
     # gradients makes the update the one a single process computes on the whole batch (the DDP rule)
     import torch.distributed as dist
 
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    sharded = _sharded(model)
+    grads = []
+    for name, p in model.named_parameters():
+        if p.grad is None:
+            continue
+        if name in sharded:
+            # an expert's gradient already sums every rank's tokens (they came by all-to-all)
+            p.grad /= world
+        else:
+            grads.append(p.grad)
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
     flat /= world
@@ -136,6 +154,30 @@ def _optimizer(model: SparseAutoencoder, lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=lr)
 
 
+def _clip_gradients(model: SparseAutoencoder, max_norm: float) -> None:
+    """clip_grad_norm_ over the whole model when some parameters are split over ranks."""
+    sharded = _sharded(model)
+    if not sharded:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        return
+    import torch.distributed as dist
+
+    replicated_sq, sharded_sq = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
+    for name, p in model.named_parameters():
+        if p.grad is not None:
+            square = p.grad.double().pow(2).sum()
+            if name in sharded:
+                sharded_sq += square
+            else:
+                replicated_sq += square
+    dist.all_reduce(sharded_sq)  # each rank holds different rows; replicated ones are counted once
+    total = float((replicated_sq + sharded_sq).sqrt())
+    coefficient = min(max_norm / (total + 1e-6), 1.0)  # torch's rule
+    for p in model.parameters():
+        if p.grad is not None:
+            p.grad.mul_(coefficient)
+
+
 def _fired(code: Code, n_latents: int) -> Tensor:
     if code.indices is None:
         return (code.values > 0).any(dim=0)
@@ -147,15 +189,39 @@ def _fired(code: Code, n_latents: int) -> Tensor:
 def _checkpoint_tensors(
     model: SparseAutoencoder, optimizer: torch.optim.Optimizer, since_fired: Tensor
 ) -> dict:
-    tensors = {f"model.{key}": value for key, value in model.state_dict().items()}
+    """Model, Adam state and dead-latent counters; expert-parallel shards are gathered (a collective),
+    so a checkpoint always holds the whole model and resumes on any number of processes."""
+    sharded = _sharded(model)
+    names = [name for name, _ in model.named_parameters()]
+    if sharded:
+        from intelligible.sae.parallel import gather_rows
+    tensors = {}
+    for key, value in model.state_dict().items():
+        tensors[f"model.{key}"] = gather_rows(value) if key in sharded else value
     for index, state in optimizer.state_dict()["state"].items():
         for key, value in state.items():
-            tensors[f"opt.{index}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+            value = value if torch.is_tensor(value) else torch.tensor(value)
+            if names[index] in sharded and value.dim() > 0:
+                value = gather_rows(value)
+            tensors[f"opt.{index}.{key}"] = value
     tensors["tokens_since_fired"] = since_fired
     return tensors
 
 
 def _restore(model: SparseAutoencoder, optimizer: torch.optim.Optimizer, tensors: dict) -> Tensor:
+    sharded = _sharded(model)
+    names = [name for name, _ in model.named_parameters()]
+    if sharded:
+        from intelligible.sae.parallel import local_rows
+
+        tensors = dict(tensors)
+        for key, value in list(tensors.items()):
+            weight = key.startswith("model.") and key[6:] in sharded
+            adam_state = (
+                key.startswith("opt.") and names[int(key.split(".")[1])] in sharded and value.dim() > 0
+            )
+            if weight or adam_state:
+                tensors[key] = local_rows(value, model)
     model.load_state_dict({key[6:]: value for key, value in tensors.items() if key.startswith("model.")})
     state: dict[int, dict[str, Tensor]] = {}
     for key, value in tensors.items():
@@ -185,8 +251,9 @@ def train(
 
     Under torch.distributed (e.g. `torchrun --nproc-per-node N`), each rank trains on its 1/N slice
     of every batch and gradients are averaged, so the run follows the single-process trajectory
-    (exactly for MSE terms; the Switch load-balance term is computed per slice). Only rank 0 writes
-    metrics and checkpoints; pass `run` on every rank, it is ignored elsewhere.
+    (the Switch load-balance term counts expert loads over the whole batch). A Switch SAE sharded
+    with `intelligible.sae.parallel.shard_experts` trains expert-parallel the same way. Only rank 0
+    writes metrics and checkpoints; pass `run` on every rank.
     """
     cfg.validate()
     rank, world = _world()
@@ -204,15 +271,26 @@ def train(
         start = int(state["step"])
     history: list[dict[str, float]] = []
 
+    sharded = bool(_sharded(model))
+
     def checkpoint(step: int) -> None:
-        if run is not None and rank == 0:
-            run.save_checkpoint(_checkpoint_tensors(model, optimizer, since_fired), {"step": step})
+        if run is None or (rank != 0 and not sharded):
+            return
+        tensors = _checkpoint_tensors(model, optimizer, since_fired)  # every rank gathers shards
+        if rank == 0:
+            run.save_checkpoint(tensors, {"step": step})
+
+    def on_interrupt() -> None:
+        # gathering shards needs every rank at the same point, which Ctrl-C does not promise; an
+        # expert-parallel run resumes from its last periodic checkpoint instead
+        if not sharded:
+            checkpoint(step)
 
     model.train()
     step = start
     bar = progress(range(start, cfg.steps), desc=f"sae {model.kind}",
                    disable=None if show_progress is None else not show_progress)  # fmt: skip
-    with interrupt_guard(lambda: checkpoint(step)):
+    with interrupt_guard(on_interrupt):
         for step in bar:
             x = batches.batch_at(step)
             if step == 0:  # on the whole batch, identical on every rank
@@ -231,7 +309,7 @@ def train(
             terms["loss"].backward()
             if world > 1:
                 _average_gradients(model, world)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            _clip_gradients(model, cfg.grad_clip)
             model.remove_parallel_decoder_grad()
             optimizer.step()
             with torch.no_grad():
