@@ -84,7 +84,7 @@ def test_losses_have_their_terms():
         float(relu["mse"].detach() + 0.1 * relu["sparsity"].detach()), rel=1e-5
     )
     switch = SwitchSAE(16, 64, k=4, n_experts=4, lb_alpha=3.0)
-    terms = switch.loss(x)
+    terms = {key: value.detach() for key, value in switch.loss(x).items()}
     assert float(terms["loss"]) == pytest.approx(
         float(terms["mse"] + 3.0 * 16 * terms["load_balance"]), rel=1e-5
     )
