@@ -89,7 +89,7 @@ def test_losses_have_their_terms():
         float(terms["mse"] + 3.0 * 16 * terms["load_balance"]), rel=1e-5
     )
     weighted = ReLUSAE(16, 64, penalty="norm_weighted").loss(x)
-    assert float(weighted["sparsity"]) > 0
+    assert float(weighted["sparsity"].detach()) > 0
 
 
 def test_topk_auxk_uses_dead_latents():
