@@ -5,7 +5,7 @@ Every model maps activations x (batch, d) to latents and back:
 - `encode(x)` returns a `Code`: for TopK and Switch the k active latents per token as (values,
   indices) into the M-wide dictionary; for ReLU the dense (batch, M) activations.
 - `decode(code)` reconstructs x; sparse codes gather only the k active decoder rows
-  (`embedding_bag`), never an (batch, M) matrix.
+  (`_kernels.sparse_decode`), never an (batch, M) matrix.
 - `loss(x)` returns a dict with "loss" (what is minimised), "mse" (squared error summed over d,
   averaged over tokens) and the terms that make it up.
 - `flops_per_token()` counts multiply-adds x 2 of the forward and backward passes.
@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from intelligible.core.errors import ConfigError, DataError
+from intelligible.sae._kernels import normalize_rows, project_out_parallel, sparse_decode
 
 
 @dataclass
@@ -84,23 +85,19 @@ class SparseAutoencoder(nn.Module):
     @torch.no_grad()
     def normalize_decoder(self) -> None:
         """Scale every decoder row to unit norm."""
-        self.W_dec.div_(self.W_dec.norm(dim=1, keepdim=True).clamp_min(torch.finfo(self.W_dec.dtype).eps))
+        normalize_rows(self.W_dec)
 
     @torch.no_grad()
     def remove_parallel_decoder_grad(self) -> None:
         """Drop the gradient component along each decoder row, so unit-norm rows stay on the sphere."""
-        if self.W_dec.grad is None:
-            return
-        # one fused dot per row and one in-place update: no (M, d) temporaries
-        parallel = torch.linalg.vecdot(self.W_dec.grad, self.W_dec)
-        self.W_dec.grad.addcmul_(parallel[:, None], self.W_dec, value=-1)
+        if self.W_dec.grad is not None:
+            project_out_parallel(self.W_dec.grad, self.W_dec)
 
     def decode(self, code: Code) -> Tensor:
-        """Reconstruction (batch, d) from latents."""
+        """Reconstruction (batch, d) from latents; sparse codes touch only their k decoder rows."""
         if code.indices is None:
             return code.values @ self.W_dec + self.b_dec
-        out = F.embedding_bag(code.indices, self.W_dec, per_sample_weights=code.values, mode="sum")
-        return out + self.b_dec
+        return sparse_decode(code.values, code.indices, self.W_dec) + self.b_dec
 
     def encode(self, x: Tensor) -> Code:
         raise NotImplementedError
@@ -168,6 +165,32 @@ class _GroupedMatmul(torch.autograd.Function):
                 torch.mm(g.T, x[start : start + count], out=grad_w[e])
             start += count
         return grad_x, grad_w, None
+
+
+class _PermuteRows(torch.autograd.Function):
+    """x[perm] for a permutation, whose backward is a gather by the inverse permutation (autograd's
+    backward of indexing is a zero fill plus an accumulating scatter, several times slower)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, perm: Tensor, inverse: Tensor) -> Tensor:  # noqa: ANN001
+        ctx.save_for_backward(inverse)
+        return x[perm]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
+        (inverse,) = ctx.saved_tensors
+        return grad[inverse], None, None
+
+
+def inverse_permutation(perm: Tensor) -> Tensor:
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(perm.numel(), device=perm.device)
+    return inverse
+
+
+def permute_rows(x: Tensor, perm: Tensor, inverse: Tensor) -> Tensor:
+    """x[perm] (perm a permutation of the rows, `inverse` its inverse), with a cheap backward."""
+    return _PermuteRows.apply(x, perm, inverse)
 
 
 def _training_flops(forward_matmul: int, other: int) -> dict[str, int]:
@@ -275,9 +298,7 @@ class TopKSAE(SparseAutoencoder):
                 dead_pre = torch.where(dead[None], pre, torch.full_like(pre, -torch.inf))
                 aux_values, aux_indices = dead_pre.topk(k_aux, dim=-1, sorted=False)
                 residual = (x - x_hat).detach()
-                aux_hat = F.embedding_bag(
-                    aux_indices, self.W_dec, per_sample_weights=F.relu(aux_values), mode="sum"
-                )
+                aux_hat = sparse_decode(F.relu(aux_values), aux_indices, self.W_dec)
                 scale = min(n_dead / (self.d // 2), 1.0)
                 aux = scale * self.mse(residual, aux_hat) / residual.pow(2).sum(-1).mean().clamp_min(1e-12)
             terms["dead"] = torch.tensor(float(n_dead))
@@ -342,7 +363,7 @@ class SwitchSAE(SparseAutoencoder):
     def normalize_decoder(self) -> None:
         super().normalize_decoder()
         if getattr(self, "shared_expert", 0):
-            self.W_dec_shared.div_(self.W_dec_shared.norm(dim=1, keepdim=True).clamp_min(1e-12))
+            normalize_rows(self.W_dec_shared)
 
     def route(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(router probabilities (batch, E), chosen expert (batch,), its probability (batch,))."""
@@ -366,15 +387,14 @@ class SwitchSAE(SparseAutoencoder):
             return Code(values=values, indices=indices, expert=expert, probs=probs)
         # group tokens by expert: one product per expert on its own tokens (d x M / E per token)
         order = torch.argsort(expert)
+        inverse = inverse_permutation(order)
         counts = torch.bincount(expert, minlength=self.n_experts).tolist()
         w_enc = self.W_enc.view(self.n_experts, self.per_expert, self.d)
-        pre = _GroupedMatmul.apply(centred[order], w_enc, counts)  # (batch, M / E), sorted by expert
+        pre = _GroupedMatmul.apply(permute_rows(centred, order, inverse), w_enc, counts)  # sorted by expert
         z = F.relu(pre) * scale[order, None]
         values, local = z.topk(self.k, dim=-1, sorted=False)
         indices = local + (expert[order] * self.per_expert)[:, None]
-        inverse = torch.empty_like(order)
-        inverse[order] = torch.arange(order.numel(), device=order.device)
-        values, indices = values[inverse], indices[inverse]
+        values, indices = permute_rows(values, inverse, order), indices[inverse]
         return Code(values=values, indices=indices, expert=expert, probs=probs)
 
     def decode(self, code: Code) -> Tensor:

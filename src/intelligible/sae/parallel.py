@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from intelligible.core.errors import ConfigError
-from intelligible.sae.models import Code, SwitchSAE, _GroupedMatmul
+from intelligible.sae._kernels import sparse_decode
+from intelligible.sae.models import Code, SwitchSAE, _GroupedMatmul, inverse_permutation, permute_rows
 
 SHARDED = ("W_enc", "W_dec")  # parameters split by expert; everything else is replicated
 
@@ -126,6 +127,7 @@ def expert_parallel_forward(model: SwitchSAE, x: Tensor) -> tuple[Tensor, Code]:
     probs, expert, gate = model.route(x)
     scale = torch.ones_like(gate) if model.heaviside else gate
     order = torch.argsort(expert)
+    unsort = inverse_permutation(order)
     counts = torch.bincount(expert, minlength=model.n_experts)
     # how many tokens each rank sends to each of this rank's experts: (sources, local experts)
     incoming = torch.empty_like(counts)
@@ -133,27 +135,24 @@ def expert_parallel_forward(model: SwitchSAE, x: Tensor) -> tuple[Tensor, Code]:
     incoming = incoming.view(world, n_local)
     send = counts.view(world, n_local).sum(1).tolist()
     receive = incoming.sum(1).tolist()
-    received = _AllToAll.apply((x - model.b_dec)[order], receive, send)
+    received = _AllToAll.apply(permute_rows(x - model.b_dec, order, unsort), receive, send)
     # received rows come by source, then by expert; regroup them by local expert for the matmul
     local_expert = torch.arange(n_local, device=x.device).repeat(world).repeat_interleave(incoming.flatten())
     regroup = torch.argsort(local_expert, stable=True)
+    restore = inverse_permutation(regroup)
     per_expert = incoming.sum(0).tolist()
     w_enc = model.W_enc.view(n_local, m, model.d)
-    pre = _GroupedMatmul.apply(received[regroup], w_enc, per_expert)
+    pre = _GroupedMatmul.apply(permute_rows(received, regroup, restore), w_enc, per_expert)
     # the router scale p > 0 does not change which latents are the top k, so the owner takes TopK of
     # the unscaled latents and the token's rank multiplies the decoded vector by p
     values, local = F.relu(pre).topk(k, dim=-1, sorted=False)
     rows = local + (local_expert[regroup] * m)[:, None]
-    decoded = F.embedding_bag(rows, model.W_dec, per_sample_weights=values, mode="sum")
-    restore = torch.empty_like(regroup)
-    restore[regroup] = torch.arange(regroup.numel(), device=x.device)
-    decoded = _AllToAll.apply(decoded[restore], send, receive)
+    decoded = sparse_decode(values, rows, model.W_dec)
+    decoded = _AllToAll.apply(permute_rows(decoded, restore, regroup), send, receive)
     # the code (values and global latent indices, no gradient) travels back for metrics and dead tracking
     meta = torch.cat([values.detach().double(), (rows + rank * n_local * m).double()], dim=1)[restore]
     meta = _exchange(meta, send, receive)
-    unsort = torch.empty_like(order)
-    unsort[order] = torch.arange(order.numel(), device=x.device)
-    decoded, meta = decoded[unsort], meta[unsort]
+    decoded, meta = permute_rows(decoded, unsort, order), meta[unsort]
     x_hat = scale[:, None] * decoded + model.b_dec
     code = Code(values=meta[:, :k].to(x.dtype) * scale[:, None], indices=meta[:, k:].long(),
                 expert=expert, probs=probs)  # fmt: skip
