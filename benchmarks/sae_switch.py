@@ -49,7 +49,7 @@ def step_fn(model: torch.nn.Module):  # noqa: ANN201
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         model.remove_parallel_decoder_grad()
         optimizer.step()
-        return float(loss)
+        return float(loss.detach())
 
     return step
 
