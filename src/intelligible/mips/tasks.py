@@ -123,7 +123,7 @@ def get_task(name: str) -> Task:
 
 
 def split(
-    task: Task | str, n_train: int, n_test: int, seed: int
+    task: Task | str, n_train: int, n_test: int, seed: int, length: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Train and held-out test sets: (train_inputs, train_outputs, test_inputs, test_outputs).
 
@@ -133,8 +133,8 @@ def split(
     chosen = get_task(task) if isinstance(task, str) else task
     root = np.random.SeedSequence(_check_seed(seed))
     train_stream, test_stream = root.spawn(2)
-    train_inputs, train_outputs = chosen._generate(n_train, np.random.default_rng(train_stream), None)
-    test_inputs, test_outputs = chosen._generate(n_test, np.random.default_rng(test_stream), None)
+    train_inputs, train_outputs = chosen._generate(n_train, np.random.default_rng(train_stream), length)
+    test_inputs, test_outputs = chosen._generate(n_test, np.random.default_rng(test_stream), length)
     return train_inputs, train_outputs, test_inputs, test_outputs
 
 

@@ -1,0 +1,196 @@
+"""From integer state traces to readable, verified Python (MIPS step 3: symbolic regression into code).
+
+Every state variable's update s_i' = F_i(s, x) and every output y_j = G_j(s') is regressed from the
+table of its observed values: exact integer linear regression (LR, with modular and floor-division
+forms), Boolean formulas (BR) when every column is 0/1, then a brute-force expression search (SR).
+For a finite-state machine the state labels are arbitrary, so labellings (and a bit encoding) are
+searched until every rule has a formula. The emitted function is plain Python:
+
+    def f(xs: list[list[int]]) -> list[list[int]]:
+        s0 = 0
+        ys = []
+        for x0, in xs:
+            s0 = (s0 + x0) % 2
+            ys.append([s0])
+        return ys
+
+A program is only ever reported solved after `verify` ran it on every held-out sequence.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from intelligible.mips.extract import StateTrace
+from intelligible.symbolic import boolean_formula, fit_integer_linear, search_expression
+
+_SAFE_BUILTINS = {"abs": abs, "int": int, "min": min, "max": max, "len": len, "range": range}
+
+
+@dataclass
+class Program:
+    """A candidate program: initial state, update and output expressions, the source they make."""
+
+    state_names: list[str]
+    initial: list[int]
+    updates: list[str]
+    outputs: list[str]
+    input_dim: int
+    methods: list[str] = field(default_factory=list)  # how each expression was found: LR, BR or SR
+
+    @property
+    def source(self) -> str:
+        inputs = ", ".join(f"x{i}" for i in range(self.input_dim)) + ("," if self.input_dim == 1 else "")
+        lines = ["def f(xs: list[list[int]]) -> list[list[int]]:"]
+        lines += [f"    {name} = {value}" for name, value in zip(self.state_names, self.initial)]
+        lines += ["    ys = []", f"    for {inputs} in xs:"]
+        if self.state_names:
+            targets = ", ".join(self.state_names)
+            lines.append(f"        {targets} = {', '.join(self.updates)}")
+        lines += [f"        ys.append([{', '.join(self.outputs)}])", "    return ys"]
+        return "\n".join(lines) + "\n"
+
+    @property
+    def length(self) -> int:
+        """Lines of the emitted function."""
+        return self.source.count("\n")
+
+    @property
+    def method(self) -> str:
+        """The regression kinds used, e.g. 'LR' or 'BR+SR'."""
+        return "+".join(kind for kind in ("LR", "BR", "SR") if kind in self.methods)
+
+    def compile(self):  # noqa: ANN201
+        namespace: dict = {"__builtins__": _SAFE_BUILTINS}
+        exec(compile(self.source, "<mips program>", "exec"), namespace)  # noqa: S102 - our own emitted code
+        return namespace["f"]
+
+
+def verify(program: Program, inputs: np.ndarray, outputs: np.ndarray) -> tuple[bool, int | None]:
+    """Run the program on every sequence; (all right, index of the first wrong sequence or None)."""
+    function = program.compile()
+    for index, (xs, ys) in enumerate(zip(inputs.tolist(), outputs.tolist())):
+        try:
+            if function(xs) != ys:
+                return False, index
+        except Exception:  # noqa: BLE001 - a crashing candidate (e.g. % 0) is simply wrong
+            return False, index
+    return True, None
+
+
+# --------------------------------------------------------------------------- regression
+def regress(
+    columns: dict[str, np.ndarray], target: np.ndarray, *, search_size: int = 5
+) -> tuple[str, str] | None:
+    """(kind, expression) reproducing `target` from `columns` exactly, or None."""
+    names = list(columns)
+    table = (
+        np.stack([columns[name] for name in names], axis=1) if names else np.zeros((len(target), 0), np.int64)
+    )
+    rows, index = np.unique(np.concatenate([table, target[:, None]], axis=1), axis=0, return_index=True)
+    table, target = rows[:, :-1], rows[:, -1]
+    if len(np.unique(target)) == 1:
+        return "LR", str(int(target[0]))
+    if names:
+        fit = fit_integer_linear(table, target, names)
+        if fit is not None:
+            return "LR", fit.expression
+        binary = np.isin(table, (0, 1)).all() and np.isin(target, (0, 1)).all()
+        if binary:
+            formula = boolean_formula(table, target, names)
+            if formula is not None:
+                return "BR", formula
+        found = search_expression({n: table[:, i] for i, n in enumerate(names)}, target, max_size=search_size)
+        if found is not None:
+            return "SR", found
+    return None
+
+
+def _rules(states: np.ndarray, inputs: np.ndarray, outputs: np.ndarray, names: list[str],
+           search_size: int) -> tuple[list[str], list[str], list[str]] | None:  # fmt: skip
+    """Update and output expressions for integer states (n, T + 1, r), or None."""
+    r, d_in = states.shape[-1], inputs.shape[-1]
+    before = states[:, :-1].reshape(-1, r)
+    after = states[:, 1:].reshape(-1, r)
+    x = inputs.reshape(-1, d_in)
+    y = outputs.reshape(-1, outputs.shape[-1])
+    columns = {name: before[:, i] for i, name in enumerate(names)}
+    columns.update({f"x{i}": x[:, i] for i in range(d_in)})
+    updates, outs, kinds = [], [], []
+    for i in range(r):
+        found = regress(columns, after[:, i], search_size=search_size)
+        if found is None:
+            return None
+        kinds.append(found[0])
+        updates.append(found[1])
+    # outputs read the new state only (y_t = g(h_t)); inputs allowed too, as the RNN's g sees h_t
+    # which already contains x_t
+    new_columns = {name: after[:, i] for i, name in enumerate(names)}
+    for j in range(y.shape[1]):
+        found = regress(new_columns, y[:, j], search_size=search_size)
+        if found is None:
+            found = regress({**new_columns, **{f"x{i}": x[:, i] for i in range(d_in)}}, y[:, j],
+                            search_size=search_size)  # fmt: skip
+        if found is None:
+            return None
+        kinds.append(found[0])
+        outs.append(found[1])
+    return updates, outs, kinds
+
+
+def fsm_programs(trace: StateTrace, *, max_permutations: int = 720, search_size: int = 4) -> list[Program]:
+    """Programs for a finite-state machine: labellings of its states as one integer, and as bits."""
+    labels = trace.states[..., 0]
+    n_states = int(labels.max()) + 1
+    found: list[Program] = []
+    # labellings: identity first (states numbered by first appearance), then all permutations
+    order = list(dict.fromkeys(labels.T.ravel().tolist()))
+    first = np.empty(n_states, dtype=np.int64)
+    first[order] = np.arange(n_states)
+    permutations = itertools.islice(itertools.permutations(range(n_states)), max_permutations)
+    for count, perm in enumerate(itertools.chain([tuple(first)], permutations)):
+        relabel = np.asarray(perm)[labels]
+        rules = _rules(relabel[..., None], trace.inputs, trace.outputs, ["s"],
+                       search_size=search_size if count < 3 else 0)  # fmt: skip
+        if rules:
+            found.append(
+                Program(["s"], [int(relabel[0, 0])], rules[0], rules[1], trace.inputs.shape[-1], rules[2])
+            )
+            break
+    bits = max(1, math.ceil(math.log2(n_states))) if n_states > 1 else 1
+    if bits <= 3 and np.isin(trace.inputs, (0, 1)).all():
+        for perm in itertools.islice(itertools.permutations(range(2**bits), n_states), max_permutations):
+            code = np.asarray(perm)[labels]
+            encoded = (code[..., None] >> np.arange(bits)) & 1
+            names = [f"b{i}" for i in range(bits)]
+            rules = _rules(encoded, trace.inputs, trace.outputs, names, search_size=0)
+            if rules:
+                start = [int(v) for v in encoded[0, 0]]
+                found.append(Program(names, start, rules[0], rules[1], trace.inputs.shape[-1], rules[2]))
+                break
+    return found
+
+
+def lattice_programs(trace: StateTrace, *, search_size: int = 5) -> list[Program]:
+    """Programs whose state variables are the lattice coordinates (and their negations)."""
+    r = trace.states.shape[-1]
+    names = [f"s{i}" for i in range(r)]
+    found = []
+    for signs in itertools.islice(itertools.product((1, -1), repeat=r), 8):
+        states = trace.states * np.asarray(signs)
+        rules = _rules(states, trace.inputs, trace.outputs, names, search_size=search_size)
+        if rules:
+            start = [int(v) for v in states[0, 0]]
+            found.append(Program(names, start, rules[0], rules[1], trace.inputs.shape[-1], rules[2]))
+            break
+    return found
+
+
+def programs_from_trace(trace: StateTrace) -> list[Program]:
+    """Candidate programs for a state trace, simplest first."""
+    candidates = fsm_programs(trace) if trace.method == "fsm" else lattice_programs(trace)
+    return sorted(candidates, key=lambda p: len(p.source))

@@ -1,0 +1,96 @@
+"""MIPS pipeline pieces: lattice finder, state readers, program emission and verification, with
+hand-built RNNs whose algorithm is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from intelligible.core.errors import ConfigError
+from intelligible.mips.extract import find_lattice, hidden_trace, read_fsm, read_lattice
+from intelligible.mips.program import Program, programs_from_trace, verify
+from intelligible.mips.rnn import RNN, sequence_accuracy
+from intelligible.mips.tasks import get_task
+
+
+def _set(linear: torch.nn.Linear, weight, bias) -> None:
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+        linear.bias.copy_(torch.tensor(bias, dtype=torch.float32))
+
+
+def _solve_with(model: RNN, task_name: str, n: int = 300) -> tuple[Program, object]:
+    task = get_task(task_name)
+    x, y = task.generate(n, seed=0)
+    x_test, y_test = task.generate(2000, seed=1)
+    assert sequence_accuracy(model, torch.as_tensor(x_test, dtype=torch.float32),
+                             torch.as_tensor(y_test, dtype=torch.float32)) == 1.0  # fmt: skip
+    hidden, predicted = hidden_trace(model, x)
+    trace = read_fsm(hidden, x, predicted) or read_lattice(model, hidden, x, predicted)
+    assert trace is not None
+    programs = programs_from_trace(trace)
+    assert programs, "no program"
+    ok, bad = verify(programs[0], x_test, y_test)
+    assert ok, (programs[0].source, bad)
+    return programs[0], trace
+
+
+def test_hand_built_sum_all_rnn_becomes_a_running_sum():
+    task = get_task("Sum_All")
+    model = RNN(task.input_dim, 1, task.output_dim)
+    _set(model.f[0], [[1.0, 1.0]], [0.0])  # h' = h + x
+    _set(model.g[0], [[1.0]], [0.0])  # y = h
+    program, trace = _solve_with(model, "Sum_All")
+    assert trace.method == "lattice"
+    assert "s0 + x0" in program.source.replace("x0 + s0", "s0 + x0")
+    assert program.compile()([[1], [2], [3]]) == [[1], [3], [6]]
+
+
+def test_hand_built_xor_rnn_becomes_xor():
+    task = get_task("Bitwise_Xor")
+    assert task.input_dim == 2
+    model = RNN(2, 1, 1, f_depth=2, width=2)
+    # u1 = relu(x0 + x1), u2 = relu(x0 + x1 - 1), h = u1 - 2 u2 = x0 xor x1
+    _set(model.f[0], [[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]], [0.0, -1.0])
+    _set(model.f[2], [[1.0, -2.0]], [0.0])
+    _set(model.g[0], [[1.0]], [0.0])
+    program, trace = _solve_with(model, "Bitwise_Xor")
+    assert trace.method == "fsm" and trace.detail["n_states"] == 2
+    f = program.compile()
+    assert f([[0, 0], [0, 1], [1, 0], [1, 1]]) == [[0], [1], [1], [0]]
+
+
+def test_lattice_finder_recovers_a_planted_lattice():
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(3, 6))
+    coords = rng.integers(-5, 6, size=(400, 3))
+    points = 0.3 + coords @ basis + rng.normal(scale=1e-5, size=(400, 6))
+    origin, found, integers = find_lattice(points)
+    assert found.shape == (3, 6)
+    # same lattice: the integer coordinates are a unimodular image of the planted ones
+    transform, *_ = np.linalg.lstsq(integers.astype(float), (coords - coords[0]).astype(float), rcond=None)
+    assert np.allclose(transform, np.round(transform), atol=1e-6)
+    assert abs(round(np.linalg.det(transform))) == 1
+    np.testing.assert_allclose(origin + integers @ found, points, atol=1e-3)
+
+
+def test_lattice_finder_refuses_points_off_any_lattice():
+    rng = np.random.default_rng(1)
+    assert find_lattice(rng.normal(size=(200, 2))) is None
+
+
+def test_a_program_failing_one_held_out_sequence_is_unsolved():
+    # the running sum, except that it forgets everything after 9: wrong only on long high sums
+    program = Program(["s0"], [0], ["min(s0 + x0, 9)"], ["s0"], input_dim=1, methods=["SR"])
+    inputs = np.zeros((50, 5, 1), dtype=np.int64)
+    outputs = np.cumsum(inputs, axis=1)
+    inputs[37, :, 0] = [5, 5, 0, 0, 0]
+    outputs[37, :, 0] = [5, 10, 10, 10, 10]
+    ok, bad = verify(program, inputs, outputs)
+    assert not ok and bad == 37
+
+
+def test_hidden_size_below_one_is_a_one_line_error():
+    with pytest.raises(ConfigError, match=r"hidden size must be an integer >= 1, got 0"):
+        RNN(1, 0, 1)
