@@ -27,7 +27,7 @@ def _solve_with(model: RNN, task_name: str, n: int = 300) -> tuple[Program, obje
     assert sequence_accuracy(model, torch.as_tensor(x_test, dtype=torch.float32),
                              torch.as_tensor(y_test, dtype=torch.float32)) == 1.0  # fmt: skip
     hidden, predicted = hidden_trace(model, x)
-    trace = read_fsm(hidden, x, predicted) or read_lattice(model, hidden, x, predicted)
+    trace = read_fsm(model, hidden, x, predicted) or read_lattice(model, hidden, x, predicted)
     assert trace is not None
     programs = programs_from_trace(trace)
     assert programs, "no program"

@@ -19,6 +19,7 @@ from intelligible.core.runs import atomic_write_text, ensure_writable_dir
 from intelligible.mips.extract import hidden_trace, read_fsm, read_lattice
 from intelligible.mips.program import Program, programs_from_trace, verify
 from intelligible.mips.rnn import ARCHITECTURES, smallest_rnn
+from intelligible.mips.simplify import integer_krylov_form, quantize_weights
 from intelligible.mips.tasks import get_task, split, task_names
 
 PAPER = "Michaud et al. 2024, Opening the AI black box: program synthesis via mechanistic interpretability"
@@ -71,15 +72,24 @@ def solve(name: str, cfg: MipsConfig | None = None) -> dict:
         return record
     model = result.model
     record["rnn"] = {"hidden": model.hidden, "f_depth": model.f_depth, "g_depth": model.g_depth}
-    hidden, predicted = hidden_trace(model, x_train[: cfg.n_extract])
+    # simplified versions first (their states are crisper), the trained RNN itself last
+    simplified = [("integer-krylov", integer_krylov_form(model, x_test, y_test)),
+                  ("quantized", quantize_weights(model, x_test, y_test)), ("trained", model)]  # fmt: skip
     candidates: list[Program] = []
     readers = []
-    for reader in (read_fsm, read_lattice):
-        trace = reader(hidden, x_train[: cfg.n_extract], predicted) if reader is read_fsm else reader(
-            model, hidden, x_train[: cfg.n_extract], predicted)  # fmt: skip
-        readers.append(None if trace is None else {"method": trace.method, **trace.detail})
-        if trace is not None:
-            candidates += programs_from_trace(trace)
+    x_read = x_train[: cfg.n_extract]
+    for label, version in simplified:
+        if version is None:
+            continue
+        hidden, predicted = hidden_trace(version, x_read)
+        for reader in (read_fsm, read_lattice):
+            trace = reader(version, hidden, x_read, predicted)
+            readers.append({"rnn": label, "reader": reader.__name__, "found": trace is not None,
+                            **(trace.detail if trace is not None else {})})  # fmt: skip
+            if trace is not None:
+                candidates += programs_from_trace(trace)
+        if candidates:
+            break
     record["state_readers"] = readers
     if not candidates:
         record.update(reason="no finite-state machine or integer lattice with formulas for every rule",

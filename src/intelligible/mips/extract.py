@@ -2,9 +2,9 @@
 
 Two readers, tried in order:
 
-- **Finite-state machine** (Boolean-like tasks): hidden states are grouped with a fine tolerance,
-  then merged by Moore partition refinement (states that emit the same outputs and move to
-  equivalent states on every input are one state). Accepted when every (state, input) pair has one
+- **Finite-state machine** (Boolean-like tasks): visited hidden states are merged by behaviour —
+  the RNN itself is run from each on every input string up to a depth, and states with the same
+  outputs are one machine state (Myhill-Nerode). Accepted when every (state, input) pair has one
   successor: the machine then *is* the RNN's algorithm, with `n_states` integer labels.
 - **Integer lattice** (counters, sums, memories): hidden states are an affine image of an integer
   vector s, h = h_0 + K s. For a linear recurrence h' = A h + B x + c, K is the Krylov basis
@@ -19,6 +19,7 @@ and the outputs, ready for regression.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,72 +47,72 @@ def hidden_trace(model: RNN, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 # --------------------------------------------------------------------------- finite-state machines
-def _fine_clusters(points: np.ndarray, tolerance: float) -> np.ndarray | None:
-    """Labels grouping points closer than `tolerance` (single linkage), or None if too many groups."""
-    from scipy.cluster.hierarchy import fcluster, linkage
+@torch.no_grad()
+def _futures(model: RNN, states: np.ndarray, alphabet: np.ndarray, depth: int) -> np.ndarray:
+    """Rounded outputs of every state on every input string of length `depth` (which also covers
+    every shorter string, as outputs are emitted along the way): (states, strings * depth * d_out)."""
+    strings = np.array(list(itertools.product(range(len(alphabet)), repeat=depth)), dtype=np.int64)
+    h = torch.as_tensor(states, dtype=torch.float32).repeat_interleave(len(strings), dim=0)
+    outs = []
+    for step in range(depth):
+        x = torch.as_tensor(alphabet[np.tile(strings[:, step], len(states))], dtype=torch.float32)
+        h = model.step(h, x)
+        outs.append(model.g(h).round())
+    futures = torch.stack(outs, dim=1).reshape(len(states), -1)
+    return futures.long().numpy()
 
-    keys, inverse = np.unique(np.round(points / tolerance).astype(np.int64), axis=0, return_inverse=True)
-    if len(keys) > 3000:
-        return None
-    if len(keys) == 1:
-        return np.zeros(len(points), dtype=np.int64)
-    groups = fcluster(linkage(keys.astype(float), method="single"), t=1.5, criterion="distance")
-    return groups[inverse.ravel()] - 1
 
+def read_fsm(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outputs: np.ndarray, *, max_states: int = 64,
+             max_strings: int = 256) -> StateTrace | None:  # fmt: skip
+    """Minimal Moore machine of the RNN, states merged by behaviour (Myhill-Nerode up to a depth), or None.
 
-def read_fsm(hidden: np.ndarray, inputs: np.ndarray, outputs: np.ndarray, *, max_states: int = 64,
-             tolerance: float = 0.02) -> StateTrace | None:  # fmt: skip
-    """Minimal Moore machine consistent with the hidden-state trajectories, or None."""
+    Hidden states of a trained RNN drift: the same machine state is visited at slightly different
+    points, so geometric clustering either splits or mixes states. Instead each visited hidden state
+    is run, with the RNN itself, on every input string up to a depth; states with the same outputs
+    on all of them (and the same own output) are one machine state. The machine is accepted when
+    every observed (state, input) pair then has one successor; the emitted program is verified later,
+    which catches states that differ only beyond the depth.
+    """
     n, steps_plus_one, size = hidden.shape
-    scale = max(float(hidden.std()), 1e-6)
-    labels = _fine_clusters(hidden.reshape(-1, size), tolerance * scale)
-    if labels is None:
+    alphabet, symbol = np.unique(inputs.reshape(-1, inputs.shape[-1]), axis=0, return_inverse=True)
+    if len(alphabet) > 32:
         return None
-    labels = labels.reshape(n, steps_plus_one)
-    symbols, x_ids = np.unique(inputs.reshape(n * (steps_plus_one - 1), -1), axis=0, return_inverse=True)
-    x_ids = x_ids.reshape(n, steps_plus_one - 1)
-    if len(symbols) > 32:
+    depth = max(1, int(np.floor(np.log(max_strings) / np.log(max(len(alphabet), 2)))))
+    flat = hidden.reshape(-1, size)
+    distinct, visit = np.unique(np.round(flat, 5), axis=0, return_inverse=True)
+    if len(distinct) > 20000:
         return None
-    out_keys, out_ids = np.unique(outputs.reshape(n * (steps_plus_one - 1), -1), axis=0, return_inverse=True)
-    out_ids = out_ids.reshape(n, steps_plus_one - 1)
-    n_fine = int(labels.max()) + 1
-    # output of each fine state (-1: the initial state emits nothing); contradictions end the attempt
-    emitted = np.full(n_fine, -1, dtype=np.int64)
-    after = labels[:, 1:].ravel()
-    out_flat = out_ids.ravel()
-    emitted[after] = out_flat
-    if (emitted[after] != out_flat).any():
-        return None
-    prev, sym = labels[:, :-1].ravel(), x_ids.ravel()
-    pairs = np.unique(np.stack([prev, sym, after], axis=1), axis=0)
-    classes = emitted.copy()
-    while True:
-        # signature: own class + the classes reached on each input symbol
-        successor = {}
-        for p, s, a in pairs:
-            successor.setdefault((p, s), set()).add(classes[a])
-        signature = {}
-        new = np.empty_like(classes)
-        for state in range(n_fine):
-            key = (classes[state],) + tuple(
-                tuple(sorted(successor.get((state, s), ()))) for s in range(len(symbols))
-            )
-            new[state] = signature.setdefault(key, len(signature))
-        if len(signature) == len(np.unique(classes)):
-            classes = new
-            break
-        classes = new
-    # deterministic machine: one successor class per (class, symbol)
-    table: dict[tuple[int, int], int] = {}
-    for p, s, a in pairs:
-        if table.setdefault((classes[p], s), classes[a]) != classes[a]:
-            return None
-    n_states = int(classes.max()) + 1
+    with torch.no_grad():
+        own = model.g(torch.as_tensor(distinct, dtype=torch.float32)).round().long().numpy()
+    futures = _futures(model, distinct, alphabet, depth)
+    visit = visit.reshape(n, steps_plus_one)
+    initial = visit[0, 0]
+    # the initial state emits nothing (unless the RNN comes back to it later): its own output is a
+    # don't-care, so it may join any state with the same futures
+    silent = not (visit[:, 1:] == initial).any()
+    if silent:
+        own[initial] = np.iinfo(np.int64).min
+    _, cls = np.unique(np.concatenate([own, futures], axis=1), axis=0, return_inverse=True)
+    cls = cls.ravel()
+    if silent:
+        match = np.flatnonzero((futures == futures[initial]).all(axis=1))
+        others = [c for c in np.unique(cls[match]) if c != cls[initial]]
+        if others:
+            cls[initial] = others[0]
+    _, cls = np.unique(cls, return_inverse=True)
+    n_states = int(cls.max()) + 1
     if n_states > max_states:
         return None
-    states = classes[labels][..., None]
-    return StateTrace(states=states, inputs=inputs, outputs=outputs, method="fsm",
-                      detail={"n_states": n_states, "fine_states": n_fine, "symbols": len(symbols)})  # fmt: skip
+    states = cls[visit]
+    symbols = symbol.reshape(n, steps_plus_one - 1)
+    transitions = np.unique(
+        np.stack([states[:, :-1].ravel(), symbols.ravel(), states[:, 1:].ravel()], 1), axis=0
+    )
+    if len(np.unique(transitions[:, :2], axis=0)) != len(transitions):
+        return None  # some (state, input) has two successors: not a machine at this depth
+    return StateTrace(states=states[..., None], inputs=inputs, outputs=outputs, method="fsm",
+                      detail={"n_states": n_states, "depth": depth, "visited": len(distinct),
+                              "symbols": len(alphabet)})  # fmt: skip
 
 
 # --------------------------------------------------------------------------- integer lattices
@@ -235,6 +236,8 @@ def find_lattice(points: np.ndarray, *, tolerance: float = 0.1, max_denominator:
             basis.append(local[index])
         if len(basis) == rank:
             break
+    if len(basis) < rank:
+        return None
     basis_matrix = np.array(basis)
     for _ in range(50):
         coords = local @ np.linalg.inv(basis_matrix)
@@ -269,6 +272,8 @@ def read_lattice(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outputs: np
     origin = hidden[0, 0]  # h_0, the same for every sequence
     centred = (hidden - origin).reshape(-1, size)
     candidates: list[tuple[str, np.ndarray]] = []
+    if np.abs(hidden - np.round(hidden)).max() < 1e-3:  # an integer RNN (see simplify.py): states as they are
+        candidates.append(("integer", hidden.reshape(-1, size)))
     basis = krylov_basis(model)
     if basis is not None:
         coords, *_ = np.linalg.lstsq(basis, centred.T, rcond=None)

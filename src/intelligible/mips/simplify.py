@@ -1,0 +1,73 @@
+"""Simplifying a trained RNN before reading it (MIPS step 1b), each step kept only if the RNN stays
+100% right on held-out data.
+
+`integer_krylov_form`: a linear recurrence h' = A h + B x + c is rewritten in its Krylov coordinates
+h = K s (K = [B, AB, A^2 B, ..., c, Ac, ...], the reachable subspace), where it reads
+s' = A' s + B' x + c' with B' made of unit vectors; the matrices are then rounded to integers (then
+to halves). When the rounded RNN is still perfect, its hidden states are exact integers — the
+counters, sums and memories the task needs — and the lattice reader takes them as they are.
+This folds the paper's whitening, Jordan/Toeplitz normal forms and quantisation into one change of
+basis for the linear case.
+
+`quantize_weights`: rounds every weight of any RNN to the coarsest grid (1, 1/2, 1/4, ... 1/16) that
+keeps it perfect; integer-ish weights make the FSM reader's states crisp.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from intelligible.mips.extract import krylov_basis
+from intelligible.mips.rnn import RNN, sequence_accuracy
+
+
+def _perfect(model: RNN, inputs: Tensor, outputs: Tensor) -> bool:
+    return sequence_accuracy(model, inputs, outputs) == 1.0
+
+
+def integer_krylov_form(model: RNN, inputs: np.ndarray, outputs: np.ndarray) -> RNN | None:
+    """An equivalent RNN with integer recurrence weights and integer hidden states, or None."""
+    basis = krylov_basis(model)
+    if basis is None:
+        return None
+    x, y = torch.as_tensor(inputs, dtype=torch.float32), torch.as_tensor(outputs, dtype=torch.float32)
+    layer = model.f[0]
+    weight = layer.weight.detach().double().numpy()
+    bias = layer.bias.detach().double().numpy()
+    size = model.hidden
+    a, b = weight[:, :size], weight[:, size:]
+    project = np.linalg.pinv(basis)
+    a_new, b_new, c_new = project @ a @ basis, project @ b, project @ bias
+    g_first = model.g[0]
+    g_weight = g_first.weight.detach().double().numpy() @ basis
+    rank = basis.shape[1]
+    for step in (1.0, 0.5):
+        reduced = RNN(model.input_dim, rank, model.output_dim, f_depth=1, g_depth=model.g_depth, width=model.width,
+                      seed=model.seed)  # fmt: skip
+        reduced.g = copy.deepcopy(model.g)
+        with torch.no_grad():
+            reduced.f[0].weight.copy_(torch.as_tensor(np.round(np.hstack([a_new, b_new]) / step) * step))
+            reduced.f[0].bias.copy_(torch.as_tensor(np.round(c_new / step) * step))
+            reduced.g[0] = nn.Linear(rank, g_first.out_features)
+            reduced.g[0].weight.copy_(torch.as_tensor(g_weight))
+            reduced.g[0].bias.copy_(g_first.bias.detach())
+        if _perfect(reduced, x, y):
+            return reduced
+    return None
+
+
+def quantize_weights(model: RNN, inputs: np.ndarray, outputs: np.ndarray) -> RNN | None:
+    """A copy with every weight rounded to the coarsest grid that keeps the RNN perfect, or None."""
+    x, y = torch.as_tensor(inputs, dtype=torch.float32), torch.as_tensor(outputs, dtype=torch.float32)
+    for denominator in (1, 2, 4, 8, 16):
+        rounded = copy.deepcopy(model)
+        with torch.no_grad():
+            for parameter in rounded.parameters():
+                parameter.copy_(torch.round(parameter * denominator) / denominator)
+        if _perfect(rounded, x, y):
+            return rounded
+    return None
