@@ -240,6 +240,84 @@ def sae_reproduce(preset: str, out: Path) -> None:
     _echo_report(report, out)
 
 
+# --------------------------------------------------------------------------- mips
+@cli.group()
+def mips() -> None:
+    """MIPS (Michaud et al. 2024): distil trained RNNs into verified Python programs."""
+
+
+def _mips_config(ctx: click.Context):  # noqa: ANN202
+    from intelligible.mips.experiment import MipsConfig
+
+    overrides = parse_cli_overrides(ctx.args)
+    if "seeds" in overrides:
+        overrides["seeds"] = tuple(int(v) for v in overrides["seeds"].split(","))
+    return config_from_dict(MipsConfig, overrides)
+
+
+@mips.command(name="tasks")
+def mips_tasks() -> None:
+    """The 62 tasks, with what each one asks."""
+    from intelligible.mips.tasks import TASKS
+
+    for name, task in TASKS.items():
+        click.echo(
+            f"{name:<26} in {task.input_dim}, out {task.output_dim}, T={task.length}: {task.description}"
+        )
+
+
+@mips.command(name="solve", context_settings=OVERRIDES)
+@click.argument("task", required=False)
+@click.option(
+    "--file", "task_file", type=click.Path(path_type=Path), help="A task file (.npz/.json) instead of TASK."
+)
+@click.pass_context
+def mips_solve(ctx: click.Context, task: str | None, task_file: Path | None) -> None:
+    """Solve one TASK (e.g. Sum_All) or a --file: train the smallest RNN, read it, print the program.
+
+    Options: --n-train, --n-test (the held-out split every program is verified on), --n-extract,
+    --steps, --seeds 0,1, --length, --seed.
+    """
+    from intelligible.core.errors import ConfigError
+    from intelligible.mips.experiment import solve, solve_file
+
+    if (task is None) == (task_file is None):
+        raise ConfigError("give a TASK name (see `intelligible mips tasks`) or --file, not both")
+    cfg = _mips_config(ctx)
+    record = solve(task, cfg) if task else solve_file(task_file, cfg)
+    if record["solved"]:
+        click.echo(record["program"].rstrip())
+        click.echo(f"# solved: {record['method']}, RNN {record['rnn']}, {record['seconds']:.1f} s")
+    else:
+        click.echo(f"unsolved: {record['reason']}")
+
+
+@mips.command(name="benchmark", context_settings=OVERRIDES)
+@click.option("--tasks", "names", default="", help="Comma-separated task names; default: all 62.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/mips"), show_default=True)
+@click.pass_context
+def mips_benchmark(ctx: click.Context, names: str, out: Path) -> None:
+    """Solve many tasks in parallel (--workers N, --executor process|ray); finished tasks are cached."""
+    from intelligible.mips.experiment import benchmark, describe
+
+    records = benchmark([n.strip() for n in names.split(",") if n.strip()] or None, _mips_config(ctx), out)
+    click.echo(describe(records))
+    click.echo(
+        f"solved {sum(bool(r.get('solved')) for r in records)}/{len(records)}; results: {out / 'tasks'}"
+    )
+
+
+@mips.command(name="reproduce")
+@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/mips"), show_default=True)
+def mips_reproduce(preset: str, out: Path) -> None:
+    """The paper's count of solved tasks: 10 representative tasks (quick) or all 62 (paper)."""
+    from intelligible.mips.experiment import reproduce as run_mips
+
+    report = run_mips(preset, out)
+    _echo_report(report, out)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning user errors into one line on stderr and exit code 2."""
     try:

@@ -18,6 +18,7 @@ STUDIES: dict[str, str] = {
     "stages": "intelligible.stages.experiment",
     "kan": "intelligible.kan.experiment",
     "sae": "intelligible.sae.experiment",
+    "mips": "intelligible.mips.experiment",
 }
 
 PRESETS = ("quick", "paper")

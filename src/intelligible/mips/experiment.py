@@ -9,10 +9,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from intelligible.core.config import config_to_dict
-from intelligible.core.errors import ConfigError
+from intelligible.core.errors import ConfigError, DataError
 from intelligible.core.progress import progress
 from intelligible.core.report import Claim, Report
 from intelligible.core.runs import atomic_write_text, ensure_writable_dir
@@ -20,7 +21,7 @@ from intelligible.mips.extract import hidden_trace, read_fsm, read_lattice
 from intelligible.mips.program import Program, programs_from_trace, verify
 from intelligible.mips.rnn import ARCHITECTURES, smallest_rnn
 from intelligible.mips.simplify import integer_krylov_form, quantize_weights
-from intelligible.mips.tasks import get_task, split, task_names
+from intelligible.mips.tasks import get_task, load_task_file, split, task_names
 
 PAPER = "Michaud et al. 2024, Opening the AI black box: program synthesis via mechanistic interpretability"
 # what the paper reports over the 62 tasks
@@ -55,16 +56,37 @@ class MipsConfig:
 
 
 def solve(name: str, cfg: MipsConfig | None = None) -> dict:
-    """Train, read, regress, emit and verify one task; a JSON-able record of what happened."""
+    """Train, read, regress, emit and verify one of the 62 tasks; a JSON-able record of what happened."""
     cfg = cfg or MipsConfig()
     cfg.validate()
     task = get_task(name)
+    data = split(task, cfg.n_train, cfg.n_test, cfg.seed, length=cfg.length or None)
+    return solve_arrays(name, *data, cfg=cfg)
+
+
+def solve_file(path: str | Path, cfg: MipsConfig | None = None, *, test_fraction: float = 0.2) -> dict:
+    """`solve` for a user's task file (.npz or .json with inputs and outputs); the last
+    `test_fraction` of its sequences are the held-out split."""
+    cfg = cfg or MipsConfig()
+    cfg.validate()
+    inputs, outputs = load_task_file(path)
+    n_test = max(1, int(round(len(inputs) * test_fraction)))
+    if len(inputs) - n_test < 1:
+        raise DataError(f"{path}: {len(inputs)} sequences are too few to hold some out for verification")
+    return solve_arrays(Path(path).stem, inputs[:-n_test], outputs[:-n_test], inputs[-n_test:], outputs[-n_test:],
+                        cfg=cfg)  # fmt: skip
+
+
+def solve_arrays(
+    name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, *,
+    cfg: MipsConfig,
+) -> dict:  # fmt: skip
+    """The MIPS pipeline on arrays (n, T, d): smallest RNN, simplification, state reading, programs,
+    verification on every held-out sequence."""
     start = time.perf_counter()
-    length = cfg.length or None
-    x_train, y_train, x_test, y_test = split(task, cfg.n_train, cfg.n_test, cfg.seed, length=length)
     record: dict = {"task": name, "solved": False, "rnn": None, "method": None, "program_length": None,
                     "program": None, "reason": None}  # fmt: skip
-    result, tried = smallest_rnn(task.input_dim, task.output_dim, (x_train, y_train), (x_test, y_test),
+    result, tried = smallest_rnn(x_train.shape[-1], y_train.shape[-1], (x_train, y_train), (x_test, y_test),
                                  architectures=ARCHITECTURES, seeds=cfg.seeds, steps=cfg.steps)  # fmt: skip
     record["rnn_tries"] = tried
     if result is None:
