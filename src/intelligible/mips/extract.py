@@ -57,7 +57,7 @@ def _futures(model: RNN, states: np.ndarray, alphabet: np.ndarray, depth: int) -
     for step in range(depth):
         x = torch.as_tensor(alphabet[np.tile(strings[:, step], len(states))], dtype=torch.float32)
         h = model.step(h, x)
-        outs.append(model.g(h).round())
+        outs.append(model.readout(h).round())
     futures = torch.stack(outs, dim=1).reshape(len(states), -1)
     return futures.long().numpy()
 
@@ -83,7 +83,7 @@ def read_fsm(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outputs: np.nda
     if len(distinct) > 20000:
         return None
     with torch.no_grad():
-        own = model.g(torch.as_tensor(distinct, dtype=torch.float32)).round().long().numpy()
+        own = model.readout(torch.as_tensor(distinct, dtype=torch.float32)).round().long().numpy()
     futures = _futures(model, distinct, alphabet, depth)
     visit = visit.reshape(n, steps_plus_one)
     initial = visit[0, 0]
