@@ -17,7 +17,7 @@ from intelligible.core.errors import ConfigError, DataError
 from intelligible.core.progress import progress
 from intelligible.core.report import Claim, Report
 from intelligible.core.runs import atomic_write_text, ensure_writable_dir
-from intelligible.mips.extract import hidden_trace, read_fsm, read_lattice
+from intelligible.mips.extract import hidden_trace, read_fsm, read_lattice, read_shift_register
 from intelligible.mips.program import Program, programs_from_trace, verify
 from intelligible.mips.rnn import ARCHITECTURES, smallest_rnn
 from intelligible.mips.simplify import integer_krylov_form, quantize_weights
@@ -104,7 +104,7 @@ def solve_arrays(
         if version is None:
             continue
         hidden, predicted = hidden_trace(version, x_read)
-        for reader in (read_fsm, read_lattice):
+        for reader in (read_fsm, read_lattice, read_shift_register):
             trace = reader(version, hidden, x_read, predicted)
             readers.append({"rnn": label, "reader": reader.__name__, "found": trace is not None,
                             **(trace.detail if trace is not None else {})})  # fmt: skip

@@ -265,6 +265,38 @@ def find_lattice(points: np.ndarray, *, tolerance: float = 0.1, max_denominator:
     return solution[0], solution[1:], rounded.astype(np.int64)
 
 
+def memory_length(model: RNN, *, threshold: float = 0.02, longest: int = 8) -> int | None:
+    """k when a linear recurrence forgets its inputs after k steps (||A^k [B c]|| small), else None."""
+    if model.f_depth != 1:
+        return None
+    layer = model.f[0]
+    weight = layer.weight.detach().double().numpy()
+    a = weight[:, : model.hidden]
+    drive = np.concatenate([weight[:, model.hidden :], layer.bias.detach().double().numpy()[:, None]], axis=1)
+    size = np.linalg.norm(drive)
+    power = drive
+    for k in range(1, longest + 1):
+        power = a @ power
+        if np.linalg.norm(power) < threshold * size:
+            return k
+    return None
+
+
+def read_shift_register(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outputs: np.ndarray
+                        ) -> StateTrace | None:  # fmt: skip
+    """The Toeplitz reading of a linear recurrence that forgets after k steps: its state is a linear
+    function of the last k inputs, so those inputs are the program's state variables."""
+    k = memory_length(model)
+    if k is None:
+        return None
+    n, steps, d_in = inputs.shape
+    states = np.zeros((n, steps + 1, k * d_in), dtype=np.int64)
+    for lag in range(k):  # state (lag, i) at time t holds input i of step t - lag
+        states[:, lag + 1 :, lag * d_in : (lag + 1) * d_in] = inputs[:, : steps - lag]
+    return StateTrace(states=states, inputs=inputs, outputs=outputs, method="lattice",
+                      detail={"basis": "shift-register", "dims": k * d_in})  # fmt: skip
+
+
 def read_lattice(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outputs: np.ndarray, *,
                  tolerance: float = 0.15) -> StateTrace | None:  # fmt: skip
     """Integer coordinates of the hidden states in a lattice basis, or None."""
