@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -184,14 +184,16 @@ def benchmark(tasks: list[str] | None, cfg: MipsConfig, out_dir: str | Path, *, 
             bar.update(1)
     else:
         with ProcessPoolExecutor(max_workers=min(cfg.workers, len(todo))) as pool:
-            for record in pool.map(_solve_in_worker, [(name, payload) for name in todo]):
-                keep(record)
+            # kept as each finishes, so an interruption loses only the tasks still running
+            futures = [pool.submit(_solve_in_worker, (name, payload)) for name in todo]
+            for future in as_completed(futures):
+                keep(future.result())
                 bar.update(1)
     bar.close()
     return [results[name] for name in names]
 
 
-def _run_ray(names: list[str], payload: dict) -> list[dict]:
+def _run_ray(names: list[str], payload: dict):  # noqa: ANN202 - a generator of records
     try:
         import ray
     except ImportError:
@@ -200,7 +202,10 @@ def _run_ray(names: list[str], payload: dict) -> list[dict]:
         raise MissingDependencyError("--executor ray needs ray: pip install 'intelligible[dist]'") from None
     ray.init(ignore_reinit_error=True, include_dashboard=False)
     remote = ray.remote(_solve_in_worker)
-    return ray.get([remote.remote((name, payload)) for name in names])
+    pending = [remote.remote((name, payload)) for name in names]
+    while pending:  # yield each task as it finishes, like the process pool
+        done, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(done[0])
 
 
 def preset_config(preset: str) -> tuple[list[str], MipsConfig]:
