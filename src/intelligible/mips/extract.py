@@ -75,7 +75,7 @@ def read_fsm(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outputs: np.nda
     """
     n, steps_plus_one, size = hidden.shape
     alphabet, symbol = np.unique(inputs.reshape(-1, inputs.shape[-1]), axis=0, return_inverse=True)
-    if len(alphabet) > 32:
+    if len(alphabet) > 64:
         return None
     depth = max(1, int(np.floor(np.log(max_strings) / np.log(max(len(alphabet), 2)))))
     flat = hidden.reshape(-1, size)
@@ -110,9 +110,15 @@ def read_fsm(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outputs: np.nda
     )
     if len(np.unique(transitions[:, :2], axis=0)) != len(transitions):
         return None  # some (state, input) has two successors: not a machine at this depth
+    # an ordering hint for labelling: states sorted along the main axis of their mean hidden vectors
+    # (an RNN that stores a count stores it along a line, and that order makes the formulas linear)
+    means = np.stack([distinct[cls == c].mean(axis=0) for c in range(n_states)])
+    centred = means - means.mean(axis=0)
+    axis = np.linalg.svd(centred, full_matrices=False)[2][0] if n_states > 1 else np.ones(size)
+    pc_order = np.argsort(centred @ axis, kind="stable").tolist()
     return StateTrace(states=states[..., None], inputs=inputs, outputs=outputs, method="fsm",
                       detail={"n_states": n_states, "depth": depth, "visited": len(distinct),
-                              "symbols": len(alphabet)})  # fmt: skip
+                              "symbols": len(alphabet), "pc_order": pc_order})  # fmt: skip
 
 
 # --------------------------------------------------------------------------- integer lattices

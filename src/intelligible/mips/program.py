@@ -151,11 +151,17 @@ def fsm_programs(trace: StateTrace, *, max_permutations: int = 720, search_size:
     order = list(dict.fromkeys(labels.T.ravel().tolist()))
     first = np.empty(n_states, dtype=np.int64)
     first[order] = np.arange(n_states)
+    hints = [tuple(first)]
+    if "pc_order" in trace.detail:  # states numbered along the hidden states' main axis, both ways
+        for direction in (trace.detail["pc_order"], trace.detail["pc_order"][::-1]):
+            along = np.empty(n_states, dtype=np.int64)
+            along[direction] = np.arange(n_states)
+            hints.append(tuple(along))
     permutations = itertools.islice(itertools.permutations(range(n_states)), max_permutations)
-    for count, perm in enumerate(itertools.chain([tuple(first)], permutations)):
+    for count, perm in enumerate(itertools.chain(hints, permutations)):
         relabel = np.asarray(perm)[labels]
         rules = _rules(relabel[..., None], trace.inputs, trace.outputs, ["s"],
-                       search_size=search_size if count < 3 else 0)  # fmt: skip
+                       search_size=search_size if count < len(hints) else 0)  # fmt: skip
         if rules:
             found.append(
                 Program(["s"], [int(relabel[0, 0])], rules[0], rules[1], trace.inputs.shape[-1], rules[2])
