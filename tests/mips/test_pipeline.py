@@ -94,3 +94,24 @@ def test_a_program_failing_one_held_out_sequence_is_unsolved():
 def test_hidden_size_below_one_is_a_one_line_error():
     with pytest.raises(ConfigError, match=r"hidden size must be an integer >= 1, got 0"):
         RNN(1, 0, 1)
+
+
+def test_fsm_of_base_k_addition_is_written_as_digit_and_carry():
+    # the Moore machine of base-5 addition with scrambled state labels: the output-factored encoding
+    # (the state's output digit, its rank among states with that digit) turns it into // and %
+    from intelligible.mips.extract import StateTrace
+    from intelligible.mips.program import fsm_programs
+
+    task = get_task("Base_5_Addition")
+    x, y = task.generate(400, seed=0)
+    k = 5
+    v = np.zeros((400, x.shape[1] + 1), dtype=np.int64)
+    for t in range(x.shape[1]):
+        v[:, t + 1] = v[:, t] // k + x[:, t, 0] + x[:, t, 1]
+    scramble = np.random.default_rng(0).permutation(2 * k)
+    trace = StateTrace(states=scramble[v][..., None], inputs=x, outputs=y, method="fsm",
+                       detail={"n_states": 2 * k, "pc_order": scramble.tolist()})  # fmt: skip
+    programs = fsm_programs(trace, max_permutations=0)
+    assert programs
+    x_test, y_test = task.generate(1000, seed=1)
+    assert any(verify(p, x_test, y_test)[0] for p in programs), [p.source for p in programs]

@@ -77,14 +77,13 @@ def read_fsm(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outputs: np.nda
     alphabet, symbol = np.unique(inputs.reshape(-1, inputs.shape[-1]), axis=0, return_inverse=True)
     if len(alphabet) > 64:
         return None
-    depth = max(1, int(np.floor(np.log(max_strings) / np.log(max(len(alphabet), 2)))))
+    deepest = max(1, int(np.floor(np.log(max_strings) / np.log(max(len(alphabet), 2)))))
     flat = hidden.reshape(-1, size)
     distinct, visit = np.unique(np.round(flat, 5), axis=0, return_inverse=True)
     if len(distinct) > 20000:
         return None
     with torch.no_grad():
         own = model.readout(torch.as_tensor(distinct, dtype=torch.float32)).round().long().numpy()
-    futures = _futures(model, distinct, alphabet, depth)
     visit = visit.reshape(n, steps_plus_one)
     initial = visit[0, 0]
     # the initial state emits nothing (unless the RNN comes back to it later): its own output is a
@@ -92,24 +91,29 @@ def read_fsm(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outputs: np.nda
     silent = not (visit[:, 1:] == initial).any()
     if silent:
         own[initial] = np.iinfo(np.int64).min
-    _, cls = np.unique(np.concatenate([own, futures], axis=1), axis=0, return_inverse=True)
-    cls = cls.ravel()
-    if silent:
-        match = np.flatnonzero((futures == futures[initial]).all(axis=1))
-        others = [c for c in np.unique(cls[match]) if c != cls[initial]]
-        if others:
-            cls[initial] = others[0]
-    _, cls = np.unique(cls, return_inverse=True)
-    n_states = int(cls.max()) + 1
-    if n_states > max_states:
-        return None
-    states = cls[visit]
     symbols = symbol.reshape(n, steps_plus_one - 1)
-    transitions = np.unique(
-        np.stack([states[:, :-1].ravel(), symbols.ravel(), states[:, 1:].ravel()], 1), axis=0
-    )
-    if len(np.unique(transitions[:, :2], axis=0)) != len(transitions):
-        return None  # some (state, input) has two successors: not a machine at this depth
+    # the shallowest depth whose machine is deterministic: deeper looks run the RNN further past the
+    # lengths it was trained on, where its outputs stop being reliable
+    for depth in range(1, deepest + 1):
+        futures = _futures(model, distinct, alphabet, depth)
+        _, cls = np.unique(np.concatenate([own, futures], axis=1), axis=0, return_inverse=True)
+        cls = cls.ravel()
+        if silent:
+            match = np.flatnonzero((futures == futures[initial]).all(axis=1))
+            others = [c for c in np.unique(cls[match]) if c != cls[initial]]
+            if others:
+                cls[initial] = others[0]
+        _, cls = np.unique(cls, return_inverse=True)
+        n_states = int(cls.max()) + 1
+        if n_states > max_states:
+            return None
+        states = cls[visit]
+        transitions = np.unique(np.stack([states[:, :-1].ravel(), symbols.ravel(), states[:, 1:].ravel()], 1),
+                                axis=0)  # fmt: skip
+        if len(np.unique(transitions[:, :2], axis=0)) == len(transitions):
+            break
+    else:
+        return None  # some (state, input) keeps two successors: not a machine at any depth tried
     # an ordering hint for labelling: states sorted along the main axis of their mean hidden vectors
     # (an RNN that stores a count stores it along a line, and that order makes the formulas linear)
     means = np.stack([distinct[cls == c].mean(axis=0) for c in range(n_states)])

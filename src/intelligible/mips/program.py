@@ -167,6 +167,7 @@ def fsm_programs(trace: StateTrace, *, max_permutations: int = 720, search_size:
                 Program(["s"], [int(relabel[0, 0])], rules[0], rules[1], trace.inputs.shape[-1], rules[2])
             )
             break
+    found += _output_factored_programs(trace, labels, n_states, hints, search_size)
     bits = max(1, math.ceil(math.log2(n_states))) if n_states > 1 else 1
     if bits <= 3 and np.isin(trace.inputs, (0, 1)).all():
         for perm in itertools.islice(itertools.permutations(range(2**bits), n_states), max_permutations):
@@ -179,6 +180,41 @@ def fsm_programs(trace: StateTrace, *, max_permutations: int = 720, search_size:
                 found.append(Program(names, start, rules[0], rules[1], trace.inputs.shape[-1], rules[2]))
                 break
     return found
+
+
+def _output_factored_programs(trace: StateTrace, labels: np.ndarray, n_states: int, hints: list[tuple],
+                              search_size: int) -> list[Program]:  # fmt: skip
+    """A Moore machine's state written as (its output, its rank among the states with that output).
+
+    When the output alone identifies the state, the state variable simply is the output (an adding
+    machine mod k: s = y). Otherwise the rank is the rest of the state (base-k addition: digit and
+    carry), ranked in the orders of the labelling hints.
+    """
+    if trace.outputs.shape[-1] != 1:
+        return []
+    own = np.full(n_states, np.iinfo(np.int64).min, dtype=np.int64)
+    own[labels[:, 1:].ravel()] = trace.outputs[..., 0].ravel()
+    if (own == np.iinfo(np.int64).min).any():  # a silent initial state: give it the smallest output
+        own[own == np.iinfo(np.int64).min] = own[own != np.iinfo(np.int64).min].min()
+    d_in = trace.inputs.shape[-1]
+    if len(np.unique(own)) == n_states:
+        rules = _rules(own[labels][..., None], trace.inputs, trace.outputs, ["s"], search_size=search_size)
+        if rules:
+            return [Program(["s"], [int(own[labels[0, 0]])], rules[0], rules[1], d_in, rules[2])]
+        return []
+    for hint in hints:
+        position = np.asarray(hint)
+        rank = np.zeros(n_states, dtype=np.int64)
+        for value in np.unique(own):
+            members = np.flatnonzero(own == value)
+            rank[members[np.argsort(position[members])]] = np.arange(len(members))
+        encoded = np.stack([own[labels], rank[labels]], axis=-1)
+        rules = _rules(encoded, trace.inputs, trace.outputs, ["s0", "s1"], search_size=search_size)
+        if rules:
+            return [
+                Program(["s0", "s1"], [int(v) for v in encoded[0, 0]], rules[0], rules[1], d_in, rules[2])
+            ]
+    return []
 
 
 def lattice_programs(trace: StateTrace, *, search_size: int = 5) -> list[Program]:
