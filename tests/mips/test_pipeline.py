@@ -115,3 +115,10 @@ def test_fsm_of_base_k_addition_is_written_as_digit_and_carry():
     assert programs
     x_test, y_test = task.generate(1000, seed=1)
     assert any(verify(p, x_test, y_test)[0] for p in programs), [p.source for p in programs]
+
+
+def test_pruning_drops_dead_state_variables():
+    program = Program(["s0", "s1", "s2"], [0, 0, 5], ["x0", "s0", "s2 + 1"], ["s1"], input_dim=1)
+    pruned = program.pruned()
+    assert pruned.state_names == ["s0", "s1"] and pruned.initial == [0, 0]
+    assert pruned.compile()([[4], [5], [6]]) == program.compile()([[4], [5], [6]]) == [[0], [4], [5]]

@@ -300,9 +300,13 @@ def read_shift_register(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outp
     if k is None:
         return None
     n, steps, d_in = inputs.shape
-    states = np.zeros((n, steps + 1, k * d_in), dtype=np.int64)
+    states = np.zeros((n, steps + 1, k * d_in + k), dtype=np.int64)
     for lag in range(k):  # state (lag, i) at time t holds input i of step t - lag
         states[:, lag + 1 :, lag * d_in : (lag + 1) * d_in] = inputs[:, : steps - lag]
+    # the bias's own chain c, Ac, ... marks the first k steps: flag j is 1 once more than j steps
+    # were seen (a program that needs "no previous input yet" reads it; unused flags are pruned)
+    for j in range(k):
+        states[:, j + 1 :, k * d_in + j] = 1
     return StateTrace(states=states, inputs=inputs, outputs=outputs, method="lattice",
                       detail={"basis": "shift-register", "dims": k * d_in})  # fmt: skip
 

@@ -64,6 +64,23 @@ class Program:
         """The regression kinds used, e.g. 'LR' or 'BR+SR'."""
         return "+".join(kind for kind in ("LR", "BR", "SR") if kind in self.methods)
 
+    def pruned(self) -> Program:
+        """The same program without state variables that no output depends on (dead code)."""
+        import re
+
+        def uses(expression: str) -> set[str]:
+            return {name for name in self.state_names if re.search(rf"\b{name}\b", expression)}
+
+        live = set().union(*(uses(e) for e in self.outputs)) if self.outputs else set()
+        while True:
+            grown = live.union(*(uses(self.updates[self.state_names.index(n)]) for n in live))
+            if grown == live:
+                break
+            live = grown
+        keep = [i for i, name in enumerate(self.state_names) if name in live]
+        return Program([self.state_names[i] for i in keep], [self.initial[i] for i in keep],
+                       [self.updates[i] for i in keep], self.outputs, self.input_dim, self.methods)  # fmt: skip
+
     def compile(self):  # noqa: ANN201
         namespace: dict = {"__builtins__": _SAFE_BUILTINS}
         exec(compile(self.source, "<mips program>", "exec"), namespace)  # noqa: S102 - our own emitted code
@@ -235,4 +252,4 @@ def lattice_programs(trace: StateTrace, *, search_size: int = 5) -> list[Program
 def programs_from_trace(trace: StateTrace) -> list[Program]:
     """Candidate programs for a state trace, simplest first."""
     candidates = fsm_programs(trace) if trace.method == "fsm" else lattice_programs(trace)
-    return sorted(candidates, key=lambda p: len(p.source))
+    return sorted((p.pruned() for p in candidates), key=lambda p: len(p.source))
