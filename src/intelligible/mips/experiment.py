@@ -105,7 +105,14 @@ def solve_arrays(
             continue
         hidden, predicted = hidden_trace(version, x_read)
         for reader in (read_fsm, read_lattice, read_shift_register):
-            trace = reader(version, hidden, x_read, predicted)
+            try:
+                trace = reader(version, hidden, x_read, predicted)
+            except (np.linalg.LinAlgError, ArithmeticError, ValueError) as error:
+                # a numerically degenerate RNN defeats one reader; the others may still read it
+                readers.append(
+                    {"rnn": label, "reader": reader.__name__, "found": False, "error": repr(error)}
+                )
+                continue
             readers.append({"rnn": label, "reader": reader.__name__, "found": trace is not None,
                             **(trace.detail if trace is not None else {})})  # fmt: skip
             if trace is not None:

@@ -178,8 +178,17 @@ def _hermite_rows(matrix: np.ndarray) -> np.ndarray:
                 a[pivot_row] = [x - q * y for x, y in zip(a[pivot_row], a[r])]
                 a[pivot_row], a[r] = a[r], a[pivot_row]
         if pivot_row < rows and a[pivot_row][col] != 0:
+            if a[pivot_row][col] < 0:
+                a[pivot_row] = [-x for x in a[pivot_row]]
+            # Hermite reduction: entries above the pivot into [0, pivot), so numbers stay small
+            for r in range(pivot_row):
+                q = a[r][col] // a[pivot_row][col]
+                a[r] = [x - q * y for x, y in zip(a[r], a[pivot_row])]
             pivot_row += 1
-    return np.array([row for row in a if any(row)], dtype=np.int64)
+    kept = [row for row in a if any(row)]
+    if max(abs(x) for row in kept for x in row) > 2**52:
+        raise ArithmeticError("lattice basis entries grew too large")
+    return np.array(kept, dtype=np.int64)
 
 
 def _lll(basis: np.ndarray, delta: float = 0.75) -> np.ndarray:
@@ -260,7 +269,10 @@ def find_lattice(points: np.ndarray, *, tolerance: float = 0.1, max_denominator:
             return None  # not a rational combination: these points are not on a lattice
         q = int(np.lcm.reduce([f.denominator for f in fractions]))
         generators = np.vstack([q * np.eye(rank, dtype=np.int64), [int(f * q) for f in fractions]])
-        reduced = _hermite_rows(generators)
+        try:
+            reduced = _hermite_rows(generators)
+        except ArithmeticError:
+            return None
         basis_matrix = (reduced / q) @ basis_matrix
     else:
         return None

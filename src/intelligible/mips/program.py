@@ -234,7 +234,7 @@ def _output_factored_programs(trace: StateTrace, labels: np.ndarray, n_states: i
     return []
 
 
-def lattice_programs(trace: StateTrace, *, search_size: int = 5) -> list[Program]:
+def lattice_programs(trace: StateTrace, *, search_size: int = 6) -> list[Program]:
     """Programs whose state variables are the lattice coordinates (and their negations)."""
     r = trace.states.shape[-1]
     names = [f"s{i}" for i in range(r)]

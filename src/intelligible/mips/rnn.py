@@ -146,7 +146,7 @@ def train_rnn(
 # the search order: linear recurrences first (cheap, and the easiest to read), then a nonlinear
 # readout, then nonlinear recurrences; the first perfect RNN is kept
 ARCHITECTURES = (
-    (1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 1), (6, 1, 1),
+    (1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 1), (5, 1, 1), (6, 1, 1), (7, 1, 1), (8, 1, 1),
     (1, 1, 2), (2, 1, 2), (3, 1, 2), (4, 1, 2),
     (2, 2, 2), (3, 2, 2), (4, 2, 2), (6, 2, 2), (8, 2, 2),
 )  # (hidden, f_depth, g_depth)  # fmt: skip
