@@ -122,3 +122,12 @@ def test_pruning_drops_dead_state_variables():
     pruned = program.pruned()
     assert pruned.state_names == ["s0", "s1"] and pruned.initial == [0, 0]
     assert pruned.compile()([[4], [5], [6]]) == program.compile()([[4], [5], [6]]) == [[0], [4], [5]]
+
+
+def test_regression_prefers_the_formula_that_generalises():
+    # a majority counter seen in [-9, 10]: `(s0 + 9) // 10` fits too, but fails at s0 = -10
+    from intelligible.mips.program import regress
+
+    seen = np.arange(-9, 11)
+    kind, expression = regress({"s0": seen}, (seen > 0).astype(np.int64), search_size=6)
+    assert (kind, expression) == ("SR", "int(s0 > 0)")

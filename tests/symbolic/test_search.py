@@ -91,3 +91,12 @@ def test_evaluator_accepts_only_arithmetic():
         evaluate_expression("x.real", variables)
     with pytest.raises(DataError, match="'x % x' divides by zero"):
         evaluate_expression("x % x", variables)
+
+
+def test_search_finds_running_minima_and_maxima():
+    rng = np.random.default_rng(3)
+    s, x = rng.integers(0, 10, 300), rng.integers(0, 10, 300)
+    for target, expected in ((np.minimum(s, x), "min"), (np.maximum(s, x), "max")):
+        found = search_expression({"s": s, "x0": x}, target, max_size=3)
+        assert found is not None and found.startswith(expected)
+        np.testing.assert_array_equal(evaluate_expression(found, {"s": s, "x0": x}), target)

@@ -112,19 +112,26 @@ def regress(
     table, target = rows[:, :-1], rows[:, -1]
     if len(np.unique(target)) == 1:
         return "LR", str(int(target[0]))
-    if names:
-        fit = fit_integer_linear(table, target, names)
-        if fit is not None:
-            return "LR", fit.expression
-        binary = np.isin(table, (0, 1)).all() and np.isin(target, (0, 1)).all()
-        if binary:
-            formula = boolean_formula(table, target, names)
-            if formula is not None:
-                return "BR", formula
-        found = search_expression({n: table[:, i] for i, n in enumerate(names)}, target, max_size=search_size)
-        if found is not None:
-            return "SR", found
-    return None
+    if not names:
+        return None
+    found: list[tuple[str, str]] = []
+    fit = fit_integer_linear(table, target, names)
+    if fit is not None:
+        found.append(("LR", fit.expression))
+    if np.isin(table, (0, 1)).all() and np.isin(target, (0, 1)).all():
+        formula = boolean_formula(table, target, names)
+        if formula is not None:
+            found.append(("BR", formula))
+    plain_linear = fit is not None and fit.modulus is None and fit.floor_div is None
+    if search_size and not plain_linear:
+        # Occam between the regressors: `(s + 9) // 10` fits a counter's seen range as well as
+        # `int(s > 0)`, but only the shorter one generalises past it
+        expression = search_expression(
+            {n: table[:, i] for i, n in enumerate(names)}, target, max_size=search_size
+        )
+        if expression is not None:
+            found.append(("SR", expression))
+    return min(found, key=lambda kind_text: len(kind_text[1])) if found else None
 
 
 def _rules(states: np.ndarray, inputs: np.ndarray, outputs: np.ndarray, names: list[str],

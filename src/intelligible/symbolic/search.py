@@ -6,6 +6,7 @@ each operator adds 1) from:
 
     binary   a + b, a - b, a * b, a % b  (only when b is non-zero on every row; Python's sign rule)
     unary    a + 1, a - 1, -a, abs(a), int(a > 0), int(a == 0)
+    binary   min(a, b), max(a, b) (beyond the paper's set)
 
 Each candidate is evaluated on all distinct input rows at once (int64 numpy arrays). Candidates with
 the same values are interchangeable, so only the first (smallest) of each value vector is kept,
@@ -48,6 +49,9 @@ _BINARY = [
     ("-", np.subtract, False, (_SUM, _MOD), _SUM),
     ("*", np.multiply, True, (_PRODUCT, _NEGATION), _PRODUCT),
     ("%", np.remainder, False, (_NEGATION, _NEGATION), _MOD),
+    # beyond the paper's operators: running minima and maxima are otherwise out of reach at small sizes
+    ("min", np.minimum, True, (0, 0), _ATOM),
+    ("max", np.maximum, True, (0, 0), _ATOM),
 ]
 
 
@@ -226,6 +230,8 @@ class _BinaryText:
     def __call__(self, index: int) -> tuple[str, float]:
         left_text, left_prec = self.left[index // len(self.right)]
         right_text, right_prec = self.right[index % len(self.right)]
+        if self.symbol in ("min", "max"):
+            return f"{self.symbol}({left_text}, {right_text})", self.prec
         left_text = _wrap(left_text, left_prec, self.needs[0])
         return f"{left_text} {self.symbol} {_wrap(right_text, right_prec, self.needs[1])}", self.prec
 
@@ -288,6 +294,11 @@ def evaluate_expression(expression: str, variables: dict[str, np.ndarray]) -> np
                 step = _COMPARE_NODES[type(op)](left, right)
                 result, left = (step if result is None else np.logical_and(result, step)), right
             return result
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("min", "max"):
+            if len(node.args) != 2 or node.keywords:
+                raise ConfigError(f"{node.func.id}() takes two arguments in {ast.unparse(node)!r}")
+            pair = [walk(argument) for argument in node.args]
+            return (np.minimum if node.func.id == "min" else np.maximum)(*pair)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("abs", "int"):
             if len(node.args) != 1 or node.keywords:
                 raise ConfigError(f"{node.func.id}() takes one argument in {ast.unparse(node)!r}")
