@@ -52,6 +52,7 @@ def main() -> None:
          "target": "< 3", "holds": work / 3600 / max(args.workers, 1) < 3},
     ]  # fmt: skip
     measurements = {
+        "git_commit": _commit(),
         "tasks": len(rows), "solved": solved, "paper_mips_solved": PAPER_SOLVED,
         "paper_gpt4_solved_lenient": GPT4_LENIENT, "paper_gpt4_solved_strict": GPT4_STRICT,
         "config": {"n_train": cfg.n_train, "n_test": cfg.n_test, "steps": cfg.steps, "seeds": list(cfg.seeds)},
@@ -62,6 +63,17 @@ def main() -> None:
     path = write_results(name, f"python benchmarks/mips_benchmark.py --workers {args.workers} --seeds {args.seeds}",
                          targets, measurements)  # fmt: skip
     print(f"solved {solved}/{len(rows)}; wrote {path}")
+
+
+def _commit() -> str | None:
+    import subprocess
+
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 if __name__ == "__main__":
