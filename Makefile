@@ -42,6 +42,8 @@ bench: setup
 	test -x .venv-saelens/bin/python || (python3 -m venv .venv-saelens && .venv-saelens/bin/pip install -q torch==2.13.0 && .venv-saelens/bin/pip install -q sae-lens==6.54.12 torch==2.13.0)
 	$(PY) benchmarks/sae_switch.py --saelens-python .venv-saelens/bin/python
 	$(PY) benchmarks/sae_reproduction.py
+	# resumable: an interrupted run continues from runs/mips-benchmark/tasks
+	$(PY) benchmarks/mips_benchmark.py --out runs/mips-benchmark
 
 lint: setup
 	$(PY) -m ruff check src tests benchmarks
