@@ -101,3 +101,33 @@ def test_ray_executor_without_ray(capsys, tmp_path, monkeypatch):
     args = ["mips", "benchmark", "--tasks", "Current_Number", "--executor", "ray", "--out", str(tmp_path)]
     assert main(args) == 2
     assert "--executor ray needs ray" in capsys.readouterr().err
+
+
+def test_a_wrong_program_leaves_the_task_unsolved(monkeypatch):
+    from intelligible.mips.program import Program
+
+    # every reading yields the same plausible but wrong program: off by one from the 2nd step on
+    wrong = Program(["s0"], [0], ["x0"], ["s0 % 9"], input_dim=1, methods=["LR"])
+    monkeypatch.setattr(experiment, "programs_from_trace", lambda trace: [wrong])
+    monkeypatch.setattr(experiment, "sparsify", lambda *args, **kwargs: None)
+    record = solve("Current_Number", TINY)
+    assert record["rnn"] is not None and not record["solved"]
+    assert record["reason"].startswith("every candidate program failed a held-out sequence")
+
+
+def test_sparsify_keeps_a_perfect_rnn_perfect_and_sparse():
+    import numpy as np
+
+    from intelligible.mips.rnn import RNN, train_rnn
+    from intelligible.mips.simplify import sparsify
+    from intelligible.mips.tasks import split
+
+    x_train, y_train, x_test, y_test = split("Sum_Last2", 1024, 1000, 0)
+    model = RNN(1, 2, 1, seed=0)
+    assert train_rnn(model, (x_train, y_train), (x_test, y_test), steps=1500).test_accuracy == 1.0
+    sparse = sparsify(model, (x_train, y_train), (x_test, y_test))
+    assert sparse is not None
+    weights = np.concatenate(
+        [p.detach().numpy().ravel() for n, p in sparse.named_parameters() if "weight" in n]
+    )
+    assert (weights == 0).sum() >= 1  # something was pruned, and the copy stayed perfect

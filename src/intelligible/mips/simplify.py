@@ -11,6 +11,9 @@ basis for the linear case.
 
 `quantize_weights`: rounds every weight of any RNN to the coarsest grid (1, 1/2, 1/4, ... 1/16) that
 keeps it perfect; integer-ish weights make the FSM reader's states crisp.
+
+`sparsify`: L1 fine-tuning, then small weights zeroed and frozen while the others retrain (the
+paper's L1 step and "retraining with zeroed weights frozen"); used when the plain readings fail.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from intelligible.mips.extract import krylov_basis
-from intelligible.mips.rnn import RNN, sequence_accuracy
+from intelligible.mips.rnn import RNN, robust_loss, sequence_accuracy
 
 
 def _perfect(model: RNN, inputs: Tensor, outputs: Tensor) -> bool:
@@ -71,3 +74,50 @@ def quantize_weights(model: RNN, inputs: np.ndarray, outputs: np.ndarray) -> RNN
         if _perfect(rounded, x, y):
             return rounded
     return None
+
+
+def sparsify(
+    model: RNN, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], *,
+    l1: float = 3e-3, steps: int = 1000, threshold: float = 0.05, lr: float = 3e-3, seed: int = 0,
+) -> RNN | None:  # fmt: skip
+    """L1 fine-tuning, then every weight below `threshold` zeroed and frozen while the rest retrain.
+
+    Fewer non-zero weights mean fewer ways for hidden units to mix, so states line up with the
+    task's variables. Returns the sparse copy if it is still perfect on `test`, else None.
+    """
+    x, y = (torch.as_tensor(a, dtype=torch.float32) for a in train)
+    x_test, y_test = (torch.as_tensor(a, dtype=torch.float32) for a in test)
+    sparse = copy.deepcopy(model)
+    # work in the scaled coordinates the RNN was trained in, where one threshold fits all weights
+    with torch.no_grad():
+        in_scale, out_scale = max(float(x.abs().max()), 1.0), max(float(y.abs().max()), 1.0)
+        sparse.f[0].weight[:, sparse.hidden :] *= in_scale
+        sparse.g[-1].weight /= out_scale
+        sparse.g[-1].bias /= out_scale
+        sparse.input_scale.fill_(in_scale)
+        sparse.output_scale.fill_(out_scale)
+    weights = [p for name, p in sparse.named_parameters() if name.endswith("weight")]
+    generator = torch.Generator().manual_seed(seed)
+
+    def fit(penalty: float, masks: list[Tensor] | None) -> None:
+        optimizer = torch.optim.Adam(sparse.parameters(), lr=lr)
+        for _ in range(steps):
+            rows = torch.randint(0, x.shape[0], (min(4096, x.shape[0]),), generator=generator)
+            loss = robust_loss(sparse(x[rows]), y[rows])
+            if penalty:
+                loss = loss + penalty * sum(w.abs().sum() for w in weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if masks is not None:
+                for w, mask in zip(weights, masks):
+                    w.grad.mul_(mask)  # frozen at zero: no gradient, and Adam's update stays 0
+            optimizer.step()
+
+    fit(l1, None)
+    with torch.no_grad():
+        masks = [(w.abs() >= threshold).to(w.dtype) for w in weights]
+        for w, mask in zip(weights, masks):
+            w.mul_(mask)
+    fit(0.0, masks)
+    sparse.fold_scales()
+    return sparse if _perfect(sparse, x_test, y_test) else None
