@@ -131,3 +131,14 @@ def test_regression_prefers_the_formula_that_generalises():
     seen = np.arange(-9, 11)
     kind, expression = regress({"s0": seen}, (seen > 0).astype(np.int64), search_size=6)
     assert (kind, expression) == ("SR", "int(s0 > 0)")
+
+
+def test_smallest_rnn_sweeps_architectures_before_a_second_seed():
+    from intelligible.mips.rnn import smallest_rnn
+    from intelligible.mips.tasks import split
+
+    x_train, y_train, x_test, y_test = split("Current_Number", 512, 500, 0)
+    result, tried = smallest_rnn(1, 1, (x_train, y_train), (x_test, y_test),
+                                 architectures=((1, 1, 1), (2, 1, 1)), seeds=(0, 1), steps=600)  # fmt: skip
+    assert result is not None and result.model.hidden == 1
+    assert [(t["hidden"], t["seed"]) for t in tried] == [(1, 0)]
