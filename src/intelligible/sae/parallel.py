@@ -40,17 +40,13 @@ class _AllToAll(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, out_splits: list[int], in_splits: list[int]) -> Tensor:  # noqa: ANN001
-        out = x.new_empty((sum(out_splits), *x.shape[1:]))
-        dist.all_to_all_single(out, x.contiguous(), out_splits, in_splits)
         ctx.splits = (out_splits, in_splits)
-        return out
+        return _exchange(x, out_splits, in_splits)
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # noqa: ANN001, ANN205
         out_splits, in_splits = ctx.splits
-        back = grad.new_empty((sum(in_splits), *grad.shape[1:]))
-        dist.all_to_all_single(back, grad.contiguous(), in_splits, out_splits)
-        return back, None, None
+        return _exchange(grad, in_splits, out_splits), None, None
 
 
 def _exchange(x: Tensor, out_splits: list[int], in_splits: list[int]) -> Tensor:

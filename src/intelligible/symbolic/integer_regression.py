@@ -248,44 +248,41 @@ def _fit_modular(rows: np.ndarray, targets: np.ndarray, modulus: int) -> tuple[n
     reduced = rows % modulus
     # Coefficients only matter mod m: try each residue once, written in the symmetric range (-1, not 6).
     residues = sorted(range(-((modulus - 1) // 2), modulus // 2 + 1), key=lambda a: (abs(a), a < 0))[1:]
-    work = 0
-    for columns in _subsets(rows, modulus):
-        grid = _coefficient_grid(residues, len(columns))
-        work += grid.size * len(rows)
-        if work > _SEARCH_BUDGET:
-            return None
-        step = max(1, _CHUNK_ELEMENTS // len(rows))
-        for start in range(0, len(grid), step):
-            chunk = grid[start : start + step]
-            gap = (targets - chunk @ reduced[:, columns].T) % modulus  # the intercept each row asks for
-            hits = np.flatnonzero((gap == gap[:, :1]).all(axis=1))
-            if len(hits):
-                coefficients = np.zeros(rows.shape[1], dtype=np.int64)
-                coefficients[columns] = chunk[hits[0]]
-                intercept = int(gap[hits[0], 0])
-                return coefficients, intercept - modulus if intercept > modulus // 2 else intercept
+    for columns, chunk in _coefficient_chunks(rows, _subsets(rows, modulus), residues):
+        gap = (targets - chunk @ reduced[:, columns].T) % modulus  # the intercept each row asks for
+        hits = np.flatnonzero((gap == gap[:, :1]).all(axis=1))
+        if len(hits):
+            coefficients = np.zeros(rows.shape[1], dtype=np.int64)
+            coefficients[columns] = chunk[hits[0]]
+            intercept = int(gap[hits[0], 0])
+            return coefficients, intercept - modulus if intercept > modulus // 2 else intercept
     return None
 
 
 def _fit_floor(rows: np.ndarray, targets: np.ndarray, divisor: int) -> tuple[np.ndarray, int] | None:
     values = [a for magnitude in range(1, divisor + 1) for a in (magnitude, -magnitude)]
+    for columns, chunk in _coefficient_chunks(rows, _subsets(rows, None), values):
+        # (v + b) // m == y  <=>  m*y - v <= b <= m*y - v + m - 1 on every row.
+        need = divisor * targets - chunk @ rows[:, columns].T
+        low, high = need.max(axis=1), need.min(axis=1) + divisor - 1
+        hits = np.flatnonzero(low <= high)
+        if len(hits):
+            best = hits[0]
+            coefficients = np.zeros(rows.shape[1], dtype=np.int64)
+            coefficients[columns] = chunk[best]
+            # The intercept nearest 0 in the allowed range keeps the expression short.
+            return coefficients, int(np.clip(0, low[best], high[best]))
+    return None
+
+
+def _coefficient_chunks(rows: np.ndarray, subsets, values: Sequence[int]):  # noqa: ANN001, ANN202
+    """(columns, block of candidate coefficient rows) over the column subsets, within the work budget."""
     work = 0
-    for columns in _subsets(rows, None):
+    step = max(1, _CHUNK_ELEMENTS // len(rows))
+    for columns in subsets:
         grid = _coefficient_grid(values, len(columns))
         work += grid.size * len(rows)
         if work > _SEARCH_BUDGET:
-            return None
-        step = max(1, _CHUNK_ELEMENTS // len(rows))
+            return  # the search gives up: callers return None
         for start in range(0, len(grid), step):
-            chunk = grid[start : start + step]
-            # (v + b) // m == y  <=>  m*y - v <= b <= m*y - v + m - 1 on every row.
-            need = divisor * targets - chunk @ rows[:, columns].T
-            low, high = need.max(axis=1), need.min(axis=1) + divisor - 1
-            hits = np.flatnonzero(low <= high)
-            if len(hits):
-                best = hits[0]
-                coefficients = np.zeros(rows.shape[1], dtype=np.int64)
-                coefficients[columns] = chunk[best]
-                # The intercept nearest 0 in the allowed range keeps the expression short.
-                return coefficients, int(np.clip(0, low[best], high[best]))
-    return None
+            yield columns, grid[start : start + step]
