@@ -16,7 +16,7 @@ from intelligible.mips.tasks import get_task
 
 def _set(linear: torch.nn.Linear, weight, bias) -> None:
     with torch.no_grad():
-        linear.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+        linear.weight.copy_(torch.tensor(np.asarray(weight, dtype=np.float32)))
         linear.bias.copy_(torch.tensor(bias, dtype=torch.float32))
 
 
@@ -142,3 +142,49 @@ def test_smallest_rnn_sweeps_architectures_before_a_second_seed():
                                  architectures=((1, 1, 1), (2, 1, 1)), seeds=(0, 1), steps=600)  # fmt: skip
     assert result is not None and result.model.hidden == 1
     assert [(t["hidden"], t["seed"]) for t in tried] == [(1, 0)]
+
+
+def test_krylov_basis_keeps_a_small_input_direction_beside_a_large_bias():
+    """Newton_Gravity in disguise: s' = [v + x, p + v + x - 1 ... ] written in a frame whose input
+    column is 100x shorter than its bias column; the Krylov form must still find all three."""
+    from intelligible.mips.extract import krylov_basis
+    from intelligible.mips.simplify import integer_krylov_form
+
+    a_s = np.array([[0.0, -1.0, 0.0], [1.0, 2.0, -1.0], [0.0, 0.0, 0.0]])  # companion form + a "seen" flag
+    b_s, c_s, g_s = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0]), np.array([1.0, 2.0, 0.0])
+    frame = np.array([[0.03, 0.5, 2.0], [0.01, -0.4, 1.0], [-0.02, 0.3, 3.0]])  # h = frame @ s
+    inv = np.linalg.inv(frame)
+    model = RNN(1, 3, 1)
+    _set(model.f[0], np.hstack([frame @ a_s @ inv, (frame @ b_s)[:, None]]), frame @ c_s)
+    _set(model.g[0], [g_s @ inv], [-1.0])
+    basis = krylov_basis(model)
+    assert basis is not None and basis.shape == (3, 3)
+    task = get_task("Newton_Gravity")
+    x_test, y_test = task.generate(500, seed=1)
+    integer = integer_krylov_form(model, x_test, y_test)
+    assert integer is not None
+    hidden, _ = hidden_trace(integer, x_test[:50])
+    assert np.abs(hidden - np.round(hidden)).max() < 1e-3
+    _solve_with(integer, "Newton_Gravity")
+
+
+def test_debias_moves_a_shift_register_to_its_fixed_point():
+    from intelligible.mips.simplify import debias, integer_krylov_form
+
+    model = RNN(1, 2, 1)
+    shift, bias = np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([0.3, -0.2])
+    fixed = np.linalg.solve(np.eye(2) - shift, bias)
+    _set(model.f[0], np.hstack([shift, [[1.0], [0.0]]]), bias)  # h' = (x, h0) + c
+    _set(model.g[0], [[1.0, 1.0]], [-float(fixed.sum())])
+    task = get_task("Sum_Last2")
+    x_test, y_test = task.generate(500, seed=1)
+    shifted = debias(model, x_test, y_test)
+    assert shifted is not None
+    assert torch.equal(shifted.f[0].bias, torch.zeros(2))
+    assert float(shifted.g[0].bias) == pytest.approx(0.0, abs=1e-6)
+    program, trace = _solve_with(integer_krylov_form(model, x_test, y_test), "Sum_Last2")
+    assert program.compile()([[1], [2], [3]]) == [[1], [3], [5]]
+    # an integrator has no fixed point: its bias is a real drive and stays
+    integrator = RNN(1, 1, 1)
+    _set(integrator.f[0], [[1.0, 1.0]], [-1.0])
+    assert debias(integrator, x_test, y_test) is None

@@ -127,9 +127,13 @@ def read_fsm(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outputs: np.nda
 
 # --------------------------------------------------------------------------- integer lattices
 def _independent_columns(vectors: list[np.ndarray], tolerance: float) -> np.ndarray:
+    # unit columns: a large bias vector must not hide a small input direction (or vice versa)
     kept: list[np.ndarray] = []
     for v in vectors:
+        if len(kept) == len(v):  # the space is spanned
+            break
         candidate = np.stack([*kept, v], axis=1)
+        candidate = candidate / np.maximum(np.linalg.norm(candidate, axis=0), 1e-12)
         singular = np.linalg.svd(candidate, compute_uv=False)
         if singular[-1] > tolerance * max(singular[0], 1e-12):
             kept.append(v)
