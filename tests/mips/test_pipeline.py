@@ -188,3 +188,13 @@ def test_debias_moves_a_shift_register_to_its_fixed_point():
     integrator = RNN(1, 1, 1)
     _set(integrator.f[0], [[1.0, 1.0]], [-1.0])
     assert debias(integrator, x_test, y_test) is None
+
+
+def test_an_architecture_may_set_its_own_width_and_learning_rate():
+    from intelligible.mips.rnn import smallest_rnn
+    from intelligible.mips.tasks import split
+
+    x_train, y_train, x_test, y_test = split("Current_Number", 256, 200, 0)
+    _, tried = smallest_rnn(1, 1, (x_train, y_train), (x_test, y_test),
+                            architectures=((1, 2, 1, 8, 5e-3), (1, 2, 1)), seeds=(0,), steps=20)  # fmt: skip
+    assert [(t["width"], t["lr"]) for t in tried[:2]] == [(8, 5e-3), (16, 1e-2)]

@@ -93,7 +93,12 @@ def solve_arrays(
         record.update(reason="no RNN reached 100% held-out accuracy", seconds=time.perf_counter() - start)
         return record
     model = result.model
-    record["rnn"] = {"hidden": model.hidden, "f_depth": model.f_depth, "g_depth": model.g_depth}
+    record["rnn"] = {
+        "hidden": model.hidden,
+        "f_depth": model.f_depth,
+        "g_depth": model.g_depth,
+        "width": model.width,
+    }
     x_read = x_train[: cfg.n_extract]
     readers: list[dict] = []
     failures: list[int | None] = []
