@@ -19,6 +19,7 @@ STUDIES: dict[str, str] = {
     "kan": "intelligible.kan.experiment",
     "sae": "intelligible.sae.experiment",
     "mips": "intelligible.mips.experiment",
+    "dafnybench": "intelligible.dafnybench.experiment",
 }
 
 PRESETS = ("quick", "paper")
