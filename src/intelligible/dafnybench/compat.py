@@ -131,21 +131,26 @@ def rewrite_for_loops(source: str) -> str:
                 masked, to_end, brace
             )
             bound_end = spec_match.start() if spec_match else brace
-            high_text = source[spec_start:bound_end].strip()
-            specs = source[bound_end:brace].rstrip()
+            raw_high = source[spec_start:bound_end]
+            high_text = raw_high.strip()
+            # keep every newline of the header and clauses, so error line numbers still match
+            specs = raw_high[len(raw_high.rstrip()) :] + source[bound_end:brace]
             body = source[brace + 1 : close]
             declared = f"var {name}{(' ' + type_text) if type_text else ''} := "
-            indent = re.match(r"[ \t]*", source[source.rfind("\n", 0, match.start()) + 1 :]).group(0)
+            # same line count as the original: error line numbers must still point at the user's code
             if direction == "to":
                 low, high = low_text, high_text
-                head = (f"{{ {declared}{low}; while {name} < {high} invariant {low} <= {name} <= {high} "
-                        f"{specs.strip()} {{")  # fmt: skip
-                new_body = f"{body.rstrip()}\n{indent}  {name} := {name} + 1;\n{indent}}} }}"
+                head = (
+                    f"{{ {declared}{low}; while {name} < {high} invariant {low} <= {name} <= {high}{specs}{{"
+                )
+                new_body = f"{body}{name} := {name} + 1; }} }}"
             else:
                 high, low = low_text, high_text
-                head = (f"{{ {declared}{high}; while {low} < {name} invariant {low} <= {name} <= {high} "
-                        f"{specs.strip()} {{ {name} := {name} - 1;")  # fmt: skip
-                new_body = f"{body.rstrip()}\n{indent}}} }}"
+                head = (
+                    f"{{ {declared}{high}; while {low} < {name} invariant {low} <= {name} <= {high}{specs}{{ "
+                )
+                head += f"{name} := {name} - 1;"
+                new_body = f"{body}}} }}"
             rewritten = source[: match.start()] + head + new_body + source[close + 1 :]
             break
         if rewritten is None:

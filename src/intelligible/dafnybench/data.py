@@ -9,8 +9,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from intelligible.core.errors import DataError, MissingDependencyError
-from intelligible.dafnybench.checks import forbidden_constructs, skeleton
-from intelligible.dafnybench.source import line_of, mask
+from intelligible.dafnybench.checks import forbidden_constructs
+from intelligible.dafnybench.hints import strip_hints
+from intelligible.dafnybench.source import line_of, mask, tokens
 
 HF_DATASET = "wendy-sun/DafnyBench"
 _FIELDS = ("test_ID", "test_file", "ground_truth", "hints_removed")
@@ -118,14 +119,17 @@ def data_defects(task: Task) -> list[Defect]:
     multi-line hint, a brace removed with a hint line), and hints-removed programs that already
     contain `assume`/`{:verify false}`-like escape hatches."""
     found: list[Defect] = []
-    removed, truth = skeleton(task.hints_removed), skeleton(task.ground_truth)
+    # both programs without any hint must be the same code; the benchmark's line-based removal left
+    # the continuation lines of multi-line hints (and once a brace) behind
+    removed, truth = tokens(strip_hints(task.hints_removed)), tokens(strip_hints(task.ground_truth))
     if [t for t, _ in removed] != [t for t, _ in truth]:
         first = next(
             (k for k, (a, b) in enumerate(zip(removed, truth)) if a[0] != b[0]), min(len(removed), len(truth))
         )
-        line = line_of(task.hints_removed, removed[first][1]) if first < len(removed) else "end"
+        stripped = strip_hints(task.hints_removed)
+        line = line_of(stripped, removed[first][1]) if first < len(removed) else "end"
         found.append(Defect(task.test_id, "dangling_lines",
-                            f"the hints-removed program differs from the ground truth's code from line {line}"))  # fmt: skip
+                            f"hint removal changed the code: it differs from the ground truth's near line {line}"))  # fmt: skip
     code = mask(task.hints_removed)
     for pattern, what in (
         (r"assume\s+false", "assume false"),

@@ -1,0 +1,148 @@
+"""The real verifier on small hand-written programs, and the Dafny 4 -> legacy compatibility layer."""
+
+from __future__ import annotations
+
+import pytest
+
+from intelligible.core.errors import ConfigError, MissingDependencyError
+from intelligible.dafnybench.compat import rewrite_for_loops, rewrite_function_syntax, to_legacy
+from intelligible.dafnybench.verifier import Verifier, clean_output, parse_output
+from tests.dafnybench.conftest import FAILED, LOOP, VERIFIED
+
+
+def test_verified_program(verifier):
+    verdict = verifier.verify(VERIFIED)
+    assert verdict.status == "verified" and verdict.ok
+    assert verdict.verified >= 1 and verdict.errors == 0 and verdict.messages == []
+
+
+def test_failed_program_names_the_error(verifier):
+    verdict = verifier.verify(FAILED)
+    assert verdict.status == "failed" and verdict.errors == 1
+    assert "postcondition" in verdict.messages[0] and verdict.messages[0].startswith("program.dfy(")
+
+
+def test_parse_error_and_a_file_that_is_not_dafny(verifier):
+    assert verifier.verify("method M( {\n}\n").status == "parse_error"
+    verdict = verifier.verify("Hello, this is a shopping list:\n- eggs\n- milk\n")
+    assert verdict.status == "parse_error" and not verdict.ok
+
+
+def test_resolution_error(verifier):
+    assert verifier.verify("method M() { var x: int := true; }\n").status == "resolution_error"
+
+
+def test_wall_clock_timeout_kills_the_verifier(tmp_path):
+    quick = Verifier(time_limit=0.3)  # shorter than the verifier's own start-up
+    verdict = quick.verify(LOOP)
+    assert verdict.status == "timeout" and "killed after 0.3 s" in verdict.messages[0]
+
+
+def test_solver_timeouts_are_timeouts():
+    text = ("program.dfy(3,2): Verification of 'M' timed out after 1 seconds\n"
+            "Dafny program verifier finished with 0 verified, 0 errors, 1 time out")  # fmt: skip
+    assert parse_output(text).status == "timeout"
+    assert parse_output('Prover error: (error "out of memory")\nfinished').status == "out_of_memory"
+
+
+def test_known_solver_noise_is_dropped():
+    raw = ("Dafny 2.3.0.10506\nProver error: line 18 column 28: unknown parameter 'model_compress'\n"
+           "Legal parameters are:\n  auto_config (bool) (default: true)\n  well_sorted_check (bool)\n"
+           "program.dfy(5,2): Error BP5003: A postcondition might not hold on this return path.\n"
+           "Dafny program verifier finished with 1 verified, 1 error\n")  # fmt: skip
+    cleaned = clean_output(raw)
+    assert "model_compress" not in cleaned and "auto_config" not in cleaned and "Dafny 2.3" not in cleaned
+    assert cleaned.splitlines() == raw.splitlines()[5:7]
+    assert parse_output(cleaned).status == "failed"
+
+
+def test_verdicts_are_cached_by_content(tmp_path):
+    cached = Verifier(cache_dir=tmp_path)
+    first, second = cached.verify(VERIFIED), cached.verify(VERIFIED)
+    assert not first.cached and second.cached and second.status == first.status
+    assert len(list(tmp_path.glob("*.json"))) == 1
+
+
+def test_verify_many_keeps_order_across_workers(verifier):
+    verdicts = verifier.verify_many([FAILED, VERIFIED, LOOP], workers=2)
+    assert [v.status for v in verdicts] == ["failed", "verified", "verified"]
+    with pytest.raises(ConfigError, match="executor must be one of process, ray"):
+        verifier.verify_many([VERIFIED], executor="slurm")
+
+
+def test_missing_dafny_is_a_one_line_error_with_the_install_command(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(MissingDependencyError) as error:
+        Verifier()
+    message = str(error.value)
+    assert "\n" not in message and "apt-get install -y dafny" in message
+    with pytest.raises(MissingDependencyError, match="dafny not found at /no/such/dafny"):
+        Verifier(dafny="/no/such/dafny")
+
+
+# ------------------------------------------------------------------------- compatibility layer
+def test_function_syntax_is_rewritten_outside_comments():
+    source = ("ghost function F(x: int): int { x }\nfunction G(x: int): int { x }\npredicate P() { true }\n"
+              "ghost predicate Q() { true }\nfunction method H(): int { 1 }\n// function in a comment\n"
+              "least predicate L(n: nat) { n == 0 || L(n - 1) }\ngreatest predicate C() { true }\n"
+              "opaque function O(): int { 2 }\nlemma Z() {}\n")  # fmt: skip
+    legacy = rewrite_function_syntax(source).splitlines()
+    assert legacy[:6] == ["function F(x: int): int { x }", "function method G(x: int): int { x }",
+                          "predicate method P() { true }", "predicate Q() { true }",
+                          "function method H(): int { 1 }", "// function in a comment"]  # fmt: skip
+    assert legacy[6].startswith("inductive predicate L") and legacy[7].startswith("copredicate C")
+    assert legacy[8].startswith("function method {:opaque} O") and legacy[9] == "lemma Z() {}"
+
+
+FOR_PROGRAM = """
+method Fill(a: array<int>)
+  modifies a
+  ensures forall k :: 0 <= k < a.Length ==> a[k] == k
+{
+  for i := 0 to a.Length
+    invariant forall k :: 0 <= k < i ==> a[k] == k
+  {
+    a[i] := i;
+  }
+}
+
+method Down(n: nat) returns (s: int)
+  ensures s == n
+{
+  s := 0;
+  for j := n downto 0
+    invariant s == n - j
+  {
+    s := s + 1;
+  }
+}
+
+function Twice(x: int): int { 2 * x }
+
+method UsesCompiled() returns (y: int)
+  ensures y == 4
+{
+  y := Twice(2);
+}
+"""
+
+
+def test_for_loops_become_while_loops_that_verify(verifier):
+    legacy = rewrite_for_loops(FOR_PROGRAM)
+    assert "for i" not in legacy and "while i < a.Length invariant 0 <= i <= a.Length" in legacy
+    assert "j := j - 1;" in legacy
+    assert legacy.count("\n") == FOR_PROGRAM.count("\n")  # line numbers of errors still match
+    assert verifier.verify(FOR_PROGRAM).ok  # through to_legacy, on the real verifier
+    broken = FOR_PROGRAM.replace("a[i] := i;", "a[i] := i + 1;")
+    assert verifier.verify(broken).status == "failed"
+
+
+def test_top_level_imports_are_wrapped_keeping_line_numbers(verifier):
+    program = ("module Types {\n  type T = int\n}\nimport opened Types\n\n"
+               "method M(x: T) returns (y: T)\n  ensures y == x\n{\n  y := x + 1;\n}\n")  # fmt: skip
+    legacy = to_legacy(program)
+    assert legacy.splitlines()[3] == "import opened Types__legacy = Types"
+    verdict = verifier.verify(program)
+    plain = verifier.verify(program.replace("import opened Types", "").replace(": T", ": int"))
+    assert verdict.status == plain.status == "failed"
+    assert verdict.messages[0].split(":")[0] == plain.messages[0].split(":")[0]  # same line and column
