@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from tests.dafnybench.conftest import LOOP
+
 from intelligible.dafnybench.hints import count_hint_chars, find_hints, strip_hints
 from intelligible.dafnybench.source import mask, tokens
-from tests.dafnybench.conftest import LOOP
 
 PROGRAM = """// assert in a comment stays
 method M(a: array<int>) returns (s: int)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from tests.dafnybench.conftest import FAILED, LOOP, VERIFIED
 
 from intelligible.core.errors import ConfigError, MissingDependencyError
 from intelligible.dafnybench.compat import rewrite_for_loops, rewrite_function_syntax, to_legacy
 from intelligible.dafnybench.verifier import Verifier, clean_output, parse_output
-from tests.dafnybench.conftest import FAILED, LOOP, VERIFIED
 
 
 def test_verified_program(verifier):
