@@ -146,3 +146,16 @@ def test_top_level_imports_are_wrapped_keeping_line_numbers(verifier):
     plain = verifier.verify(program.replace("import opened Types", "").replace(": T", ": int"))
     assert verdict.status == plain.status == "failed"
     assert verdict.messages[0].split(":")[0] == plain.messages[0].split(":")[0]  # same line and column
+
+
+def test_small_dafny4_forms(verifier):
+    from intelligible.dafnybench.compat import rewrite_small_forms
+
+    source = ('method M<T(00)>(x: int)\n{\n  expect x == x, "always";\n  expect f(x, 1) > 0;\n}\n'
+              "module B refines A {\n  class C<U> ... {\n  }\n}\n")  # fmt: skip
+    legacy = rewrite_small_forms(source).splitlines()
+    assert legacy[0] == "method M<T(0)>(x: int)"
+    assert legacy[2] == "  assume x == x;" and legacy[3] == "  assume f(x, 1) > 0;"
+    assert legacy[6] == "  class C<U> {"
+    program = "method Main() {\n  var a := [1, 2];\n  expect a[0] == 1;\n  assert a[0] == 1;\n}\n"
+    assert verifier.verify(program).ok

@@ -11,6 +11,10 @@ The rewrites, each measured on the benchmark's ground truths (docs/dafnybench.md
   `{ var i := lo; while i < hi invariant lo <= i <= hi SPECS { BODY i := i + 1; } }`, and
   `downto` counts down (`i := i - 1` first, so the body sees hi - 1 ... lo).
 - a top-level `import` (Dafny 4 allows it in the default module) puts the program in one module.
+- smaller forms: `expect E;` -> `assume E;` (what the verifier makes of it), `T(00)` -> `T(0)`,
+  `class C ... {` (a refined class) -> `class C {`.
+
+Every rewrite keeps the line count, so the verifier's error positions point at the user's program.
 
 Positions are found in `source.mask(...)`, so keywords in comments and strings are left alone.
 """
@@ -190,6 +194,52 @@ def wrap_top_level_imports(source: str) -> str:
     return source[:at] + " module LegacyMain__ { " + source[at:] + "\n}\n"
 
 
+def rewrite_small_forms(source: str) -> str:
+    """Smaller Dafny 3/4 forms: `expect E[, msg];` (the verifier assumes E) -> `assume E;`; the
+    nonempty type characteristic `T(00)` -> `T(0)`; a refined class `class C ... {` -> `class C {`."""
+    masked = mask(source)
+    edits: list[tuple[int, int, str]] = []
+    for match in re.finditer(_WORD_BEFORE + r"expect" + _WORD_AFTER, masked):
+        end = _statement_end(masked, match.end())
+        if end is None:
+            continue
+        # drop the message: the first top-level comma
+        depth, comma = 0, None
+        for k in range(match.end(), end):
+            c = masked[k]
+            if c in "([{":
+                depth += 1
+            elif c in ")]}":
+                depth -= 1
+            elif c == "," and depth == 0:
+                comma = k
+                break
+        edits.append((match.start(), match.end(), "assume"))
+        if comma is not None:
+            edits.append((comma, end, ""))
+    for match in re.finditer(r"\(\s*00\s*\)", masked):
+        edits.append((match.start(), match.end(), "(0)"))
+    for match in re.finditer(_WORD_BEFORE + r"class\s+[A-Za-z_][A-Za-z0-9_'?]*\s*(<[^>{]*>)?\s*(\.\.\.)", masked):
+        edits.append((match.start(2), match.end(2), ""))
+    return _apply(source, edits)
+
+
+def _statement_end(masked: str, start: int) -> int | None:
+    """Offset of the `;` ending the statement that starts at `start` (bracket depth 0)."""
+    depth = 0
+    for k in range(start, len(masked)):
+        c = masked[k]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            if depth == 0:
+                return None
+            depth -= 1
+        elif c == ";" and depth == 0:
+            return k
+    return None
+
+
 def to_legacy(source: str) -> str:
     """A Dafny 4 program in the syntax Dafny 2.x/3.x accept (see the module docstring)."""
-    return wrap_top_level_imports(rewrite_for_loops(rewrite_function_syntax(source)))
+    return wrap_top_level_imports(rewrite_small_forms(rewrite_for_loops(rewrite_function_syntax(source))))
