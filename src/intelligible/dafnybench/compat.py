@@ -219,7 +219,9 @@ def rewrite_small_forms(source: str) -> str:
             edits.append((comma, end, ""))
     for match in re.finditer(r"\(\s*00\s*\)", masked):
         edits.append((match.start(), match.end(), "(0)"))
-    for match in re.finditer(_WORD_BEFORE + r"class\s+[A-Za-z_][A-Za-z0-9_'?]*\s*(<[^>{]*>)?(\s*\.\.\.)", masked):
+    for match in re.finditer(
+        _WORD_BEFORE + r"class\s+[A-Za-z_][A-Za-z0-9_'?]*\s*(<[^>{]*>)?(\s*\.\.\.)", masked
+    ):
         edits.append((match.start(2), match.end(2), ""))
     return _apply(source, edits)
 

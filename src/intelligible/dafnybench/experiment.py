@@ -40,6 +40,7 @@ DATA_ENV = "INTELLIGIBLE_DAFNYBENCH_DATA"
 MODEL_ENV = "INTELLIGIBLE_DAFNYBENCH_MODEL"
 # the paper's figures over all 782 tasks
 PAPER_BEST_AT_10, PAPER_BEST_AT_1, PAPER_TRIVIAL = 0.678, 0.538, 208 / 782
+SELF_CHECK_SAMPLE = 24  # ground truths verified by the quick preset
 
 
 def default_data_dir() -> Path:
@@ -119,7 +120,9 @@ def reproduce(preset: str = "quick", out_dir: str | Path = "runs/dafnybench") ->
                     f"{' through the compatibility layer' if verifier.legacy else ''}")  # fmt: skip
 
     # 1. harness self-check
-    sample = tasks if preset == "paper" else random.Random(0).sample(tasks, min(24, len(tasks)))
+    sample = (
+        tasks if preset == "paper" else random.Random(0).sample(tasks, min(SELF_CHECK_SAMPLE, len(tasks)))
+    )
     check = self_check(sample, verifier, parse_stripped=True)
     rate = check.both / check.tasks
     report.claims.append(Claim(
