@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.dafnybench.conftest import FAILED, LOOP, VERIFIED
 
 from intelligible.cli import main
 from intelligible.core.errors import DataError
 from intelligible.dafnybench.analysis import quartile_table, read_results_csv, rescore, success_curve
 from intelligible.dafnybench.data import Task, data_defects, load_tasks
 from intelligible.dafnybench.hints import strip_hints
-from tests.dafnybench.conftest import FAILED, LOOP, VERIFIED
 
 
 def test_load_tasks_from_json_and_folder(tmp_path):

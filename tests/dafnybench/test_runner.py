@@ -8,6 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from tests.dafnybench.conftest import LOOP, VERIFIED
 
 from intelligible.core.errors import ConfigError
 from intelligible.dafnybench.analysis import read_results_csv, success_at
@@ -16,7 +17,6 @@ from intelligible.dafnybench.hints import strip_hints
 from intelligible.dafnybench.prompts import extract_program
 from intelligible.dafnybench.runner import RunConfig, run
 from intelligible.lm.chat import ChatError, ChatReply, OpenAIChat
-from tests.dafnybench.conftest import LOOP, VERIFIED
 
 LOOP_TASK = Task("001", "double.dfy", LOOP, strip_hints(LOOP))
 TRIVIAL_TASK = Task("002", "abs.dfy", VERIFIED, VERIFIED)  # verifies without hints: attempt 0
