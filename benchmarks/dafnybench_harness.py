@@ -23,8 +23,9 @@ from intelligible.dafnybench.experiment import default_data_dir, default_tasks
 from intelligible.dafnybench.verifier import Verifier
 from results_file import write_results
 
-PAPER_SUCCESS_ALL_782 = {"claude-3-opus": 0.678, "gpt-4o": 0.594, "gpt-4-turbo": 0.596, "gpt-3.5-turbo": 0.440,
-                         "codellama-7b": 0.280}  # fmt: skip
+# the paper's headline over all 782 tasks (the other models' full-set figures are in its Table 2; only the
+# development split's per-task results ship with the data, and those are what we compare)
+PAPER_SUCCESS_ALL_782 = {"claude-3-opus": 0.678}
 
 
 def main() -> None:
@@ -75,7 +76,7 @@ def main() -> None:
     for model in PUBLISHED_MODELS:
         outcomes, programs = read_published(folder / "published_results", model)
         scored = rescore(tasks, outcomes, programs, verifier, verify=args.verify_published)["summary"]
-        row = {"model": model, "paper_success_all_782": PAPER_SUCCESS_ALL_782[model],
+        row = {"model": model, "paper_success_all_782": PAPER_SUCCESS_ALL_782.get(model),
                "paper_success_this_split": round(scored["paper_success"], 4),
                "success_at_1_this_split": round(success_at(outcomes, 1), 4),
                "success_without_trivial_this_split": round(success_at(outcomes, 10, without_trivial=True), 4),
