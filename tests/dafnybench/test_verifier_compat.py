@@ -159,3 +159,28 @@ def test_small_dafny4_forms(verifier):
     assert legacy[6] == "  class C<U> {"
     program = "method Main() {\n  var a := [1, 2];\n  expect a[0] == 1;\n  assert a[0] == 1;\n}\n"
     assert verifier.verify(program).ok
+
+
+def test_ray_executor_path_and_its_missing_dependency(monkeypatch, verifier):
+    import sys
+    import types
+
+    calls = []
+    fake = types.ModuleType("ray")
+    fake.is_initialized = lambda: bool(calls)
+    fake.init = lambda **kwargs: calls.append(kwargs)
+
+    def remote(**options):
+        def wrap(function):
+            return types.SimpleNamespace(remote=lambda *args: function(*args))
+
+        return wrap
+
+    fake.remote = remote
+    fake.get = lambda values: list(values)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    verdicts = verifier.verify_many([VERIFIED, FAILED], workers=2, executor="ray")
+    assert [v.status for v in verdicts] == ["verified", "failed"] and calls[0]["num_cpus"] == 2
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    with pytest.raises(MissingDependencyError, match="--executor ray needs ray"):
+        verifier.verify_many([VERIFIED, FAILED], workers=2, executor="ray")
