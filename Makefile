@@ -44,6 +44,7 @@ bench: setup
 	$(PY) benchmarks/sae_reproduction.py
 	# resumable: an interrupted run continues from runs/mips-benchmark/tasks
 	$(PY) benchmarks/mips_benchmark.py --out runs/mips-benchmark
+	$(PY) benchmarks/dafnybench_harness.py
 
 lint: setup
 	$(PY) -m ruff check src tests benchmarks
