@@ -178,7 +178,7 @@ def reproduce(preset: str = "quick", out_dir: str | Path = "runs/dafnybench") ->
     # 3. a real run
     model = os.environ.get(MODEL_ENV) if preset == "paper" else None
     run_tasks = tasks if model else _shortest_unsolved(tasks, verifier, 2)
-    cfg = RunConfig(model=model or "local:smollm2", attempts=10 if model else 2, max_tokens=4096 if model else 384,
+    cfg = RunConfig(model=model or "local:smollm2", attempts=10 if model else 2, max_tokens=4096 if model else 256,
                     workers=2 if model else 1)  # fmt: skip
     results = run(run_tasks, out / "run", cfg, verifier=verifier, progress=False)
     solved = sum(r.success_on_attempt is not None for r in results)
