@@ -4,6 +4,8 @@ trajectory."""
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 
 import pytest
 import torch
@@ -52,6 +54,16 @@ class _CrashingBatches(TensorBatches):
 
 
 def _worker(rank, world, init_file, mode, out_file, run_dir):
+    _train_worker(rank, world, init_file, mode, out_file, run_dir)
+    # Leave without interpreter teardown: on a loaded machine gloo's background threads were still
+    # joinable at exit and C++ aborted the finished worker (SIGABRT, "terminate called without an
+    # active exception"). Everything this worker writes is on disk by now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _train_worker(rank, world, init_file, mode, out_file, run_dir):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     torch.set_num_threads(1)
     try:
