@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from intelligible.dafnybench.source import mask, matching_brace, opens_block
+from intelligible.dafnybench.source import mask, matching_brace, opens_block, statement_end
 
 _WORD_BEFORE = r"(?<![A-Za-z0-9_'?.])"
 _WORD_AFTER = r"(?![A-Za-z0-9_'?])"
@@ -76,6 +76,9 @@ _FOR = re.compile(
 )
 
 
+_DIRECTION = re.compile(_WORD_BEFORE + r"(to|downto)" + _WORD_AFTER)
+
+
 def _header_parts(masked: str, start: int) -> tuple[int, int, str] | None:
     """For `lo to hi` after `:=`: (offset of the direction word, its end, the word)."""
     depth = 0
@@ -86,10 +89,10 @@ def _header_parts(masked: str, start: int) -> tuple[int, int, str] | None:
         elif c in ")]}":
             depth -= 1
         elif depth == 0:
-            match = re.compile(_WORD_BEFORE + r"(to|downto)" + _WORD_AFTER).match(masked, k)
+            match = _DIRECTION.match(masked, k)
             if match:
                 return match.start(), match.end(), match.group(1)
-            if c in ";\n" and masked[k] == ";":
+            if c == ";":
                 return None
     return None
 
@@ -200,9 +203,10 @@ def rewrite_small_forms(source: str) -> str:
     masked = mask(source)
     edits: list[tuple[int, int, str]] = []
     for match in re.finditer(_WORD_BEFORE + r"expect" + _WORD_AFTER, masked):
-        end = _statement_end(masked, match.end())
-        if end is None:
+        end = statement_end(masked, match.end())
+        if masked[end - 1 : end] != ";":
             continue
+        end -= 1  # the `;` itself stays
         # drop the message: the first top-level comma
         depth, comma = 0, None
         for k in range(match.end(), end):
@@ -224,22 +228,6 @@ def rewrite_small_forms(source: str) -> str:
     ):
         edits.append((match.start(2), match.end(2), ""))
     return _apply(source, edits)
-
-
-def _statement_end(masked: str, start: int) -> int | None:
-    """Offset of the `;` ending the statement that starts at `start` (bracket depth 0)."""
-    depth = 0
-    for k in range(start, len(masked)):
-        c = masked[k]
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            if depth == 0:
-                return None
-            depth -= 1
-        elif c == ";" and depth == 0:
-            return k
-    return None
 
 
 def to_legacy(source: str) -> str:
