@@ -184,3 +184,122 @@ def test_ray_executor_path_and_its_missing_dependency(monkeypatch, verifier):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
     with pytest.raises(MissingDependencyError, match="--executor ray needs ray"):
         verifier.verify_many([VERIFIED, FAILED], workers=2, executor="ray")
+
+
+# Dafny 3/4 forms Debian's Dafny 2.3.0 cannot read, each from a development-split ground truth
+MEMBERS_PROGRAM = """datatype Player = P1 | P2
+{
+  function Other(): Player {
+    if this == P1 then P2 else P1
+  }
+}
+datatype Constants = Constants(ids: seq<nat>) {
+  ghost predicate ValidIdx(i: int) { 0 <= i < |ids| }
+  ghost predicate WF() { forall i | ValidIdx(i) :: ids[i] > 0 }
+}
+datatype Variables = Variables(turn: Player, count: nat) {
+  ghost predicate WF(c: Constants) { c.WF() && count <= |c.ids| }
+}
+
+lemma Flip(v: Variables, c: Constants)
+  requires v.WF(c) && v.turn == P1
+  ensures v.turn.Other() == P2 && c.WF()
+{
+  var w := Variables(count := v.count, turn := v.turn.Other());
+  assert w.turn == P2;
+}
+"""
+
+MATCH_PROGRAM = """function Fib(n: nat): nat {
+  match n {
+    case 0 => 0
+    case 1 => 1
+    case _ => Fib(n - 1) + Fib(n - 2)
+  }
+}
+
+function Sign(n: int): int
+{
+  match n
+  case 0 => 0
+  case k => if k < 0 then -1 else 1
+}
+
+method Apply(op: char, a: int, b: int) returns (r: int)
+  ensures op == '+' ==> r == a + b
+{
+  r := 0;
+  match op {
+    case '+' =>
+      r := a + b;
+    case '-' | '~' =>
+      r := a - b;
+    case _ =>
+  }
+}
+
+datatype Option<T> = None | Some(value: T)
+function First(o: Option<(int, int)>): int {
+  match o
+  case None => 0
+  case Some((a, b)) => a
+}
+
+function Comb(n: nat, k: nat): nat
+  requires k <= n
+{
+  if k == 0 || k == n then 1 else Comb(n - 1, k) + Comb(n - 1, k - 1)
+}
+by method
+{
+  if k == 0 || k == n { return 1; }
+  var a := Comb(n - 1, k);
+  var b := Comb(n - 1, k - 1);
+  return a + b;
+}
+
+lemma Facts() ensures Fib(5) == 5 && Sign(-3) == -1 && First(Some((4, 2))) == 4 {}
+"""
+
+
+def test_datatype_members_and_named_arguments_are_rewritten_and_verify(verifier):
+    legacy = to_legacy(MEMBERS_PROGRAM)
+    assert legacy.count("\n") == MEMBERS_PROGRAM.count("\n")
+    assert "function method Player__Other(this__: Player)" in legacy
+    assert "predicate Constants__ValidIdx(this__: Constants, i: int) { 0 <= i < |this__.ids| }" in legacy
+    # `WF` exists on two datatypes: told apart by argument count
+    assert "Variables__WF(v, c)" in legacy and "Constants__WF(c)" in legacy
+    assert "Player__Other(v.turn) == P2" in legacy
+    assert "Variables(Player__Other(v.turn), v.count)" in legacy  # named arguments in declared order
+    assert verifier.verify(MEMBERS_PROGRAM).ok
+    assert (
+        verifier.verify(
+            MEMBERS_PROGRAM.replace("ensures v.turn.Other() == P2", "ensures v.turn.Other() == P1")
+        ).status
+        == "failed"
+    )
+
+
+def test_literal_matches_tuple_patterns_and_by_method_are_rewritten_and_verify(verifier):
+    from intelligible.dafnybench.compat import (
+        rewrite_by_method,
+        rewrite_literal_matches,
+        rewrite_tuple_subpatterns,
+    )
+
+    matches = rewrite_literal_matches(MATCH_PROGRAM)
+    assert "(if n == 0 then (" in matches and ") else if n == 1 then (" in matches
+    assert "if op == '+' {" in matches and "} else if op == '-' || op == '~' {" in matches
+    assert "var k := n;" in matches
+    assert "case Some(tuple__1) => var (a, b) := tuple__1;" in rewrite_tuple_subpatterns(MATCH_PROGRAM)
+    by_method = rewrite_by_method(MATCH_PROGRAM)
+    assert ("method Comb__by_method(n: nat, k: nat) returns (r__: nat) requires k <= n ensures r__ == Comb(n, k)"
+            in by_method)  # fmt: skip
+    legacy = to_legacy(MATCH_PROGRAM)
+    assert legacy.count("\n") == MATCH_PROGRAM.count("\n")
+    assert verifier.verify(MATCH_PROGRAM).ok
+    # the by-method body is still checked against the function
+    wrong = MATCH_PROGRAM.replace("return a + b;", "return a + b + 1;")
+    assert verifier.verify(wrong).status == "failed"
+    wrong = MATCH_PROGRAM.replace("case 1 => 1", "case 1 => 2")
+    assert verifier.verify(wrong).status == "failed"
