@@ -72,10 +72,12 @@ def main() -> None:
     honest_accepted = sum(strict_check(TASK, a, ground_truth=GROUND_TRUTH).ok for a in HONEST.values())
     paper_misses = sorted(name for name, a in CHEATS.items() if paper_check(TASK, a).ok)
 
+    ground_truth_verifies = {t.test_id for t in verifying}
     published = []
     for model in PUBLISHED_MODELS:
         outcomes, programs = read_published(folder / "published_results", model)
-        scored = rescore(tasks, outcomes, programs, verifier, verify=args.verify_published)["summary"]
+        rescored = rescore(tasks, outcomes, programs, verifier, verify=args.verify_published)
+        scored, rows = rescored["summary"], rescored["rows"]
         row = {"model": model, "paper_success_all_782": PAPER_SUCCESS_ALL_782.get(model),
                "paper_success_this_split": round(scored["paper_success"], 4),
                "success_at_1_this_split": round(success_at(outcomes, 1), 4),
@@ -85,7 +87,22 @@ def main() -> None:
                "strict_survival": round(scored["strict_check_pass_count"] / scored["paper_success_count"], 4)}  # fmt: skip
         if args.verify_published:
             row.update(ours_paper_check=round(scored["ours_paper_check"], 4),
-                       ours_strict_check=round(scored["ours_strict_check"], 4))  # fmt: skip
+                       ours_strict_check=round(scored["ours_strict_check"], 4),
+                       verify_here=scored["verifies_count"],
+                       verify_here_and_pass_paper_check=sum(bool(r["verifies"] and r["paper_check"]) for r in rows),
+                       verify_here_and_pass_strict_check=sum(bool(r["verifies"] and r["strict_check"]) for r in rows))  # fmt: skip
+            # Dafny 2.3.0 cannot verify every ground truth: the fair comparison is on the tasks it can
+            fair = [r for r in rows if r["test_id"] in ground_truth_verifies]
+            row["on_tasks_whose_ground_truth_verifies_here"] = {
+                "tasks": len(ground_truth_verifies),
+                "paper_successes": len(fair),
+                "verify_here_and_pass_paper_check": sum(
+                    bool(r["verifies"] and r["paper_check"]) for r in fair
+                ),
+                "verify_here_and_pass_strict_check": sum(
+                    bool(r["verifies"] and r["strict_check"]) for r in fair
+                ),
+            }
         published.append(row)
         print(row, flush=True)
 

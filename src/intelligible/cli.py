@@ -147,6 +147,37 @@ def _echo_report(report: object, out: Path) -> None:
     click.echo(f"report: {out / 'report.md'}")
 
 
+def _reproduce_command(group: click.Group, study: str) -> None:
+    """Register `intelligible STUDY reproduce`: the study's `experiment.reproduce(preset, out)`, whose
+    docstring is the command's help."""
+    import importlib
+
+    def command(preset: str, out: Path) -> None:
+        module = importlib.import_module(f"intelligible.{study}.experiment")
+        report = module.reproduce(preset, out)
+        _echo_report(report, out)
+
+    command.__doc__ = _REPRODUCE_HELP[study]
+    command = click.option(
+        "--out", type=click.Path(path_type=Path), default=Path(f"runs/{study}"), show_default=True
+    )(command)
+    command = click.option(
+        "--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True
+    )(command)
+    group.command(name="reproduce")(command)
+
+
+_REPRODUCE_HELP = {
+    "kan": """Symbolic recovery, grid extension, Feynman/special-function table and Poisson equation vs MLPs.
+
+    Finished parts are kept in OUT/parts/ and skipped when the same command runs again.
+    """,
+    "sae": "FLOP- and width-matched Switch vs TopK vs ReLU, load balancing, p-scaling, duplicates.",
+    "mips": "The paper's count of solved tasks: 10 representative tasks (quick) or all 62 (paper).",
+    "dafnybench": "Self-check of the harness, the published results re-scored, and a short real model run.",
+}
+
+
 # --------------------------------------------------------------------------- kan
 @cli.group()
 def kan() -> None:
@@ -172,18 +203,7 @@ def kan_fit(ctx: click.Context, out: Path) -> None:
     click.echo(f"model: {out / 'model.json'}")
 
 
-@kan.command(name="reproduce")
-@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/kan"), show_default=True)
-def kan_reproduce(preset: str, out: Path) -> None:
-    """Symbolic recovery, grid extension, Feynman/special-function table and Poisson equation vs MLPs.
-
-    Finished parts are kept in OUT/parts/ and skipped when the same command runs again.
-    """
-    from intelligible.kan.experiment import reproduce as run_kan
-
-    report = run_kan(preset, out)
-    _echo_report(report, out)
+_reproduce_command(kan, "kan")
 
 
 # --------------------------------------------------------------------------- sae
@@ -229,15 +249,7 @@ def sae_eval(run_dir: Path) -> None:
         click.echo(f"{key:14s} {summary[key]:.5g}")
 
 
-@sae.command(name="reproduce")
-@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/sae"), show_default=True)
-def sae_reproduce(preset: str, out: Path) -> None:
-    """FLOP- and width-matched Switch vs TopK vs ReLU, load balancing, p-scaling, duplicates."""
-    from intelligible.sae.experiment import reproduce as run_sae
-
-    report = run_sae(preset, out)
-    _echo_report(report, out)
+_reproduce_command(sae, "sae")
 
 
 # --------------------------------------------------------------------------- mips
@@ -307,15 +319,7 @@ def mips_benchmark(ctx: click.Context, names: str, out: Path) -> None:
     )
 
 
-@mips.command(name="reproduce")
-@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/mips"), show_default=True)
-def mips_reproduce(preset: str, out: Path) -> None:
-    """The paper's count of solved tasks: 10 representative tasks (quick) or all 62 (paper)."""
-    from intelligible.mips.experiment import reproduce as run_mips
-
-    report = run_mips(preset, out)
-    _echo_report(report, out)
+_reproduce_command(mips, "mips")
 
 
 @cli.group()
@@ -490,15 +494,7 @@ def dafnybench_rescore(data: Path | None, verify: bool, workers: int, executor: 
     atomic_write_text(out / "rescore.json", json.dumps(table, indent=1))
 
 
-@dafnybench.command(name="reproduce")
-@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/dafnybench"), show_default=True)
-def dafnybench_reproduce(preset: str, out: Path) -> None:
-    """Self-check of the harness, the published results re-scored, and a short real model run."""
-    from intelligible.dafnybench.experiment import reproduce as run_dafnybench
-
-    report = run_dafnybench(preset, out)
-    _echo_report(report, out)
+_reproduce_command(dafnybench, "dafnybench")
 
 
 def main(argv: list[str] | None = None) -> int:

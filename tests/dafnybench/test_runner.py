@@ -4,10 +4,9 @@ the official results CSV, and a real HTTP round trip through the OpenAI-protocol
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from tests.chat_server import FakeServer
 from tests.dafnybench.conftest import LOOP, VERIFIED
 
 from intelligible.core.errors import ConfigError
@@ -95,43 +94,12 @@ def test_a_rerun_resumes_and_refuses_a_different_config(tmp_path, verifier):
         run([LOOP_TASK], tmp_path / "x", RunConfig(check="lenient"), client=untouched, verifier=verifier)
 
 
-class OpenAIProtocol:
-    """A local server speaking the OpenAI chat-completions protocol with canned Dafny answers."""
-
-    def __init__(self, answers: list[str]) -> None:
-        answers = list(answers)
-        self.requests: list[dict] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append({"path": self.path, "body": body})
-                text = answers.pop(0) if answers else ""
-                payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}],
-                                      "usage": {"prompt_tokens": 100, "completion_tokens": 50}}).encode()  # fmt: skip
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_end_to_end_over_http_with_usage_accounting(tmp_path, verifier):
-    server = OpenAIProtocol([f"Here you go:\n```dafny\n{WRONG}```", f"```\n{LOOP}```"])
+    server = FakeServer(replies=[f"Here you go:\n```dafny\n{WRONG}```", f"```\n{LOOP}```"])
     try:
-        client = OpenAIChat("my-model", base_url=server.url, cache_dir=tmp_path / "cache", prices=(1.0, 2.0))
+        client = OpenAIChat(
+            "my-model", base_url=f"{server.url}/v1", cache_dir=tmp_path / "cache", prices=(1.0, 2.0)
+        )
         results = run([LOOP_TASK], tmp_path / "run", RunConfig(model="openai:my-model", attempts=3, workers=1),
                       client=client, verifier=verifier, progress=False)  # fmt: skip
     finally:
@@ -142,8 +110,8 @@ def test_end_to_end_over_http_with_usage_accounting(tmp_path, verifier):
     assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
     assert second[2]["content"] == extract_program(f"```dafny\n{WRONG}```")
     usage = json.loads((tmp_path / "run" / "usage.json").read_text())
-    assert usage["requests"] == 2 and usage["input_tokens"] == 200 and usage["output_tokens"] == 100
-    assert usage["cost_usd"] == pytest.approx(2 * (100 * 1.0 + 50 * 2.0) / 1e6)
+    assert usage["requests"] == 2 and usage["input_tokens"] == 22 and usage["output_tokens"] == 6
+    assert usage["cost_usd"] == pytest.approx(2 * (11 * 1.0 + 3 * 2.0) / 1e6)
 
 
 def test_extraction_follows_the_papers_order():

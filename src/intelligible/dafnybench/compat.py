@@ -94,37 +94,20 @@ _DIRECTION = re.compile(_WORD_BEFORE + r"(to|downto)" + _WORD_AFTER)
 
 def _header_parts(masked: str, start: int) -> tuple[int, int, str] | None:
     """For `lo to hi` after `:=`: (offset of the direction word, its end, the word)."""
-    depth = 0
-    for k in range(start, len(masked)):
-        c = masked[k]
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        elif depth == 0:
-            match = _DIRECTION.match(masked, k)
-            if match:
-                return match.start(), match.end(), match.group(1)
-            if c == ";":
-                return None
+    for k, c in _top_level(masked, start, len(masked)):
+        match = _DIRECTION.match(masked, k)
+        if match:
+            return match.start(), match.end(), match.group(1)
+        if c in ";)]}":
+            return None
     return None
 
 
 def _body_brace(masked: str, start: int) -> int | None:
-    depth = 0
-    for k in range(start, len(masked)):
-        c = masked[k]
-        if c in "([":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-        elif c == "{":
-            if depth == 0 and opens_block(masked, k):
-                return k
-            depth += 1
-        elif c == "}":
-            depth -= 1
-        elif c == ";" and depth == 0 and not _AFTER_CLAUSE.match(masked, k + 1):
+    for k, c in _top_level(masked, start, len(masked)):
+        if c == "{" and opens_block(masked, k):
+            return k
+        if c in ")]}" or c == ";" and not _AFTER_CLAUSE.match(masked, k + 1):
             return None  # a statement ended: this was no loop header
     return None
 
@@ -208,16 +191,8 @@ def _top_level(masked: str, start: int, end: int) -> list[tuple[int, str]]:
 
 def _region_end(masked: str, start: int) -> int:
     """Where an unbraced `match` ends: at the bracket that closes the enclosing one."""
-    depth = 0
-    for k in range(start, len(masked)):
-        c = masked[k]
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            if depth == 0:
-                return k
-            depth -= 1
-    return len(masked)
+    last = _top_level(masked, start, len(masked))[-1:]
+    return last[0][0] if last and last[0][1] in ")]}" else len(masked)
 
 
 def _newlines(text: str) -> str:
@@ -456,39 +431,41 @@ _MEMBER = re.compile(
 _IDENTIFIER = re.compile(_WORD_BEFORE + r"[A-Za-z_][A-Za-z0-9_'?]*")
 
 
+def _constructors_end(masked: str, start: int) -> int:
+    """End of a datatype's constructor list starting at `start`: its members block's `{`, or the next
+    declaration (or closing brace) at depth 0."""
+    depth = 0
+    for k in range(start, len(masked)):
+        c = masked[k]
+        if c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+        elif depth == 0 and (
+            c in "{}" or _DECLARATION.match(masked, k) and not _IDENT_CHAR.match(masked[k - 1])
+        ):
+            return k
+    return len(masked)
+
+
+_UNMOVED_MEMBER = re.compile(_WORD_BEFORE + r"(const|var|type)" + _WORD_AFTER)
+
+
 def _datatype_members(masked: str) -> list[dict]:
     """Datatypes with a members block `{ ... }` after their constructors (Dafny 3+)."""
     found = []
     for decl in _DATATYPE.finditer(masked):
-        depth, block = 0, None
-        for k in range(decl.end(), len(masked)):
-            c = masked[k]
-            if c in "([":
-                depth += 1
-            elif c in ")]":
-                depth -= 1
-            elif depth == 0 and c == "{":
-                block = k
-                break
-            elif (
-                depth == 0
-                and c == "}"
-                or (depth == 0 and _DECLARATION.match(masked, k) and not _IDENT_CHAR.match(masked[k - 1]))
-            ):
-                break
-        if block is None:
+        block = _constructors_end(masked, decl.end())
+        if masked[block : block + 1] != "{":
             continue
         close = matching_brace(masked, block)
-        inside = masked[block + 1 : close]
-        members = list(_MEMBER.finditer(masked, block + 1, close))
-        if re.search(_WORD_BEFORE + r"(const|var|type)" + _WORD_AFTER, "".join(
-                masked[k] if not any(m.start() <= k for m in members) else " " for k in range(block + 1, close))):  # fmt: skip
+        if any(_UNMOVED_MEMBER.match(masked, k) for k, _ in _top_level(masked, block + 1, close)):
             continue  # members this rewrite does not move
         fields = set()
         for ctor_args in re.finditer(r"\(([^()]*)\)", masked[decl.end() : block]):
             fields.update(re.findall(r"([A-Za-z_][A-Za-z0-9_'?]*)\s*:", ctor_args.group(1)))
         found.append({"name": decl.group(1), "type_params": (decl.group(2) or "").strip(), "block": block,
-                      "close": close, "fields": fields, "members": members, "inside": inside})  # fmt: skip
+                      "close": close, "fields": fields, "members": list(_MEMBER.finditer(masked, block + 1, close))})  # fmt: skip
     return found
 
 
@@ -636,18 +613,7 @@ def rewrite_named_constructor_arguments(source: str) -> str:
     masked = mask(source)
     constructors: dict[str, list[str]] = {}
     for decl in _DATATYPE.finditer(masked):
-        k, depth = decl.end(), 0
-        while k < len(masked):  # the constructor list ends at the members block or the next declaration
-            c = masked[k]
-            if c in "([":
-                depth += 1
-            elif c in ")]":
-                depth -= 1
-            elif depth == 0 and (
-                c in "{}" or _DECLARATION.match(masked, k) and not _IDENT_CHAR.match(masked[k - 1])
-            ):
-                break
-            k += 1
+        k = _constructors_end(masked, decl.end())
         for ctor in re.finditer(r"([A-Za-z_][A-Za-z0-9_'?]*)\s*\(([^()]*)\)", masked[decl.end() : k]):
             names = [
                 re.match(r"\s*(?:ghost\s+)?([A-Za-z_][A-Za-z0-9_'?]*)\s*:", part)

@@ -241,17 +241,26 @@ class ChatClient:
         return f"{type(self).__name__}(model={self.model!r})"
 
 
+_DEFAULT_ENV = object()  # "use the class's key variable"; None means "read no variable"
+
+
 class _HTTPChat(ChatClient):
     """Shared HTTP plumbing: one connection pool, retries with exponential backoff."""
 
     # Rate limits, request timeouts and server faults pass with time; other client errors will not.
     RETRY_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
 
+    DEFAULT_BASE_URL = ""
+    DEFAULT_KEY_ENV: str | None = None
+    KEY_REQUIRED = False  # a hosted API that refuses every request without a key
+
     def __init__(
         self,
         model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_key_env: str | None = _DEFAULT_ENV,  # type: ignore[assignment]
         *,
-        base_url: str,
         prices: tuple[float, float] | None = None,
         cache_dir: str | os.PathLike | None = None,
         max_retries: int = 5,
@@ -259,6 +268,7 @@ class _HTTPChat(ChatClient):
         max_delay: float = 60.0,
         timeout: float = 300.0,
     ) -> None:
+        base_url = self.DEFAULT_BASE_URL if base_url is None else base_url
         super().__init__(model, cache_dir=cache_dir)
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"base_url must start with http:// or https://; got {base_url!r}")
@@ -275,10 +285,33 @@ class _HTTPChat(ChatClient):
         self.max_delay = max_delay
         self.timeout = timeout
         self._http: httpx.Client | None = None
+        if api_key_env is _DEFAULT_ENV:
+            api_key_env = self.DEFAULT_KEY_ENV
+        self._api_key = _api_key(api_key, api_key_env)
+        # Checked here rather than at the first request, so a long benchmark fails before it starts.
+        if self.KEY_REQUIRED and not self._api_key:
+            raise ConfigError(
+                f"no {self.kind} API key: set the environment variable {api_key_env} or pass api_key"
+            )
 
     @property
     def base_url(self) -> str:
         return self._base_url
+
+    def _reply(self, answer: dict, text: str, usage_keys: tuple[str, str], latency: float) -> ChatReply:
+        """A reply with the token counts read from the answer's `usage` under the protocol's names."""
+        usage = answer.get("usage") or {}
+        input_tokens = int(usage.get(usage_keys[0]) or 0)
+        output_tokens = int(usage.get(usage_keys[1]) or 0)
+        return ChatReply(
+            text=text,
+            model=answer.get("model") or self.model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=_cost(self.prices, input_tokens, output_tokens),
+            cached=False,
+            latency_s=latency,
+        )
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
@@ -384,32 +417,8 @@ class OpenAIChat(_HTTPChat):
     """
 
     kind = "openai"
-
-    def __init__(
-        self,
-        model: str,
-        base_url: str = "https://api.openai.com/v1",
-        api_key: str | None = None,
-        api_key_env: str | None = "OPENAI_API_KEY",
-        *,
-        prices: tuple[float, float] | None = None,
-        cache_dir: str | os.PathLike | None = None,
-        max_retries: int = 5,
-        base_delay: float = 1.0,
-        max_delay: float = 60.0,
-        timeout: float = 300.0,
-    ) -> None:
-        super().__init__(
-            model,
-            base_url=base_url,
-            prices=prices,
-            cache_dir=cache_dir,
-            max_retries=max_retries,
-            base_delay=base_delay,
-            max_delay=max_delay,
-            timeout=timeout,
-        )
-        self._api_key = _api_key(api_key, api_key_env)
+    DEFAULT_BASE_URL = "https://api.openai.com/v1"
+    DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 
     def _complete(self, messages: list[dict], max_tokens: int, temperature: float) -> ChatReply:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
@@ -429,18 +438,7 @@ class OpenAIChat(_HTTPChat):
             raise ChatError(
                 f"openai server at {url} sent no choices[0].message: {str(answer)[:200]}"
             ) from error
-        usage = answer.get("usage") or {}
-        input_tokens = int(usage.get("prompt_tokens") or 0)
-        output_tokens = int(usage.get("completion_tokens") or 0)
-        return ChatReply(
-            text=text,
-            model=answer.get("model") or self.model,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cost_usd=_cost(self.prices, input_tokens, output_tokens),
-            cached=False,
-            latency_s=latency,
-        )
+        return self._reply(answer, text, ("prompt_tokens", "completion_tokens"), latency)
 
 
 class AnthropicChat(_HTTPChat):
@@ -448,37 +446,9 @@ class AnthropicChat(_HTTPChat):
 
     kind = "anthropic"
     API_VERSION = "2023-06-01"
-
-    def __init__(
-        self,
-        model: str,
-        base_url: str = "https://api.anthropic.com",
-        api_key: str | None = None,
-        api_key_env: str = "ANTHROPIC_API_KEY",
-        *,
-        prices: tuple[float, float] | None = None,
-        cache_dir: str | os.PathLike | None = None,
-        max_retries: int = 5,
-        base_delay: float = 1.0,
-        max_delay: float = 60.0,
-        timeout: float = 300.0,
-    ) -> None:
-        super().__init__(
-            model,
-            base_url=base_url,
-            prices=prices,
-            cache_dir=cache_dir,
-            max_retries=max_retries,
-            base_delay=base_delay,
-            max_delay=max_delay,
-            timeout=timeout,
-        )
-        self._api_key = _api_key(api_key, api_key_env)
-        # Checked here rather than at the first request, so a long benchmark fails before it starts.
-        if not self._api_key:
-            raise ConfigError(
-                f"no Anthropic API key: set the environment variable {api_key_env} or pass api_key"
-            )
+    DEFAULT_BASE_URL = "https://api.anthropic.com"
+    DEFAULT_KEY_ENV = "ANTHROPIC_API_KEY"
+    KEY_REQUIRED = True
 
     def _complete(self, messages: list[dict], max_tokens: int, temperature: float) -> ChatReply:
         # The messages API takes system prompts as a top-level field, not as a role.
@@ -500,18 +470,7 @@ class AnthropicChat(_HTTPChat):
         if not isinstance(blocks, list):
             raise ChatError(f"anthropic server at {url} sent no content list: {str(answer)[:200]}")
         text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
-        usage = answer.get("usage") or {}
-        input_tokens = int(usage.get("input_tokens") or 0)
-        output_tokens = int(usage.get("output_tokens") or 0)
-        return ChatReply(
-            text=text,
-            model=answer.get("model") or self.model,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cost_usd=_cost(self.prices, input_tokens, output_tokens),
-            cached=False,
-            latency_s=latency,
-        )
+        return self._reply(answer, text, ("input_tokens", "output_tokens"), latency)
 
 
 class LocalChat(ChatClient):
