@@ -84,7 +84,12 @@ def main() -> None:
                "success_without_trivial_this_split": round(success_at(outcomes, 10, without_trivial=True), 4),
                "paper_successes": scored["paper_success_count"],
                "pass_strict_check": scored["strict_check_pass_count"],
-               "strict_survival": round(scored["strict_check_pass_count"] / scored["paper_success_count"], 4)}  # fmt: skip
+               "strict_survival": round(scored["strict_check_pass_count"] / scored["paper_success_count"], 4),
+               "stored_program_fails_paper_check": len(scored["stored_program_fails_paper_check"])}  # fmt: skip
+        consistent = scored["paper_success_count"] - row["stored_program_fails_paper_check"]
+        row["strict_survival_of_consistent_programs"] = round(
+            scored["strict_check_pass_count"] / consistent, 4
+        )
         if args.verify_published:
             row.update(ours_paper_check=round(scored["ours_paper_check"], 4),
                        ours_strict_check=round(scored["ours_strict_check"], 4),

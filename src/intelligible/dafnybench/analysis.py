@@ -127,6 +127,11 @@ def rescore(tasks: list[Task], outcomes: dict[str, int | None], programs: dict[s
         "paper_success_count": len(claimed),
         "strict_check_pass_count": sum(r["strict_check"] for r in rows),
         "strict_check_rejects": [r["test_id"] for r in rows if not r["strict_check"]],
+        # the run's own check accepted every success, so a stored program it rejects is not the program
+        # that was checked (in the published outputs: another task's program, filed under this task)
+        "stored_program_fails_paper_check": [
+            r["test_id"] for r in rows if r["attempt"] and not r["paper_check"]
+        ],
     }
     if verify:
         summary.update(
