@@ -555,12 +555,14 @@ class LocalChat(ChatClient):
         generated: list[int] = []
         step = torch.tensor([prompt], dtype=torch.long, device=device)
         past = None
+        # transformers 5 renamed the KV cache argument and output `past_key_values` -> `cache`
+        cache_name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         # A plain loop with a KV cache instead of generate(): every decoding choice is visible here
         # and sampling uses our own generator rather than the global RNG.
         with torch.inference_mode():
             for _ in range(max_tokens):
-                out = model(input_ids=step, past_key_values=past, use_cache=True)
-                past = out.past_key_values
+                out = model(input_ids=step, use_cache=True, **{cache_name: past})
+                past = out[cache_name]
                 logits = out.logits[0, -1].float()
                 if temperature == 0.0:
                     token = int(torch.argmax(logits))
