@@ -434,16 +434,8 @@ _IDENTIFIER = re.compile(_WORD_BEFORE + r"[A-Za-z_][A-Za-z0-9_'?]*")
 def _constructors_end(masked: str, start: int) -> int:
     """End of a datatype's constructor list starting at `start`: its members block's `{`, or the next
     declaration (or closing brace) at depth 0."""
-    depth = 0
-    for k in range(start, len(masked)):
-        c = masked[k]
-        if c in "([":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-        elif depth == 0 and (
-            c in "{}" or _DECLARATION.match(masked, k) and not _IDENT_CHAR.match(masked[k - 1])
-        ):
+    for k, c in _top_level(masked, start, len(masked)):
+        if c in "{}" or _DECLARATION.match(masked, k) and not _IDENT_CHAR.match(masked[k - 1]):
             return k
     return len(masked)
 
