@@ -89,7 +89,9 @@ def test_rescore_counts_strict_survivors_and_reverifies(verifier):
     assert summary["stored_program_fails_paper_check"] == []
     # a success whose stored program is another task's (its specification differs) is flagged
     mixed_up = rescore(tasks, {"001": 1}, {"001": VERIFIED}, verifier, verify=False)["summary"]
-    assert mixed_up["stored_program_fails_paper_check"] == ["001"] and mixed_up["strict_check_pass_count"] == 0
+    assert (
+        mixed_up["stored_program_fails_paper_check"] == ["001"] and mixed_up["strict_check_pass_count"] == 0
+    )
 
 
 def test_read_results_csv_errors(tmp_path):
