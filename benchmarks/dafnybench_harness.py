@@ -28,6 +28,11 @@ from results_file import write_results
 PAPER_SUCCESS_ALL_782 = {"claude-3-opus": 0.678}
 
 
+def _verified_and(rows: list[dict], check: str) -> int:
+    """Rescored programs that verify here and pass `check`."""
+    return sum(bool(r["verifies"] and r[check]) for r in rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None)
@@ -94,19 +99,15 @@ def main() -> None:
             row.update(ours_paper_check=round(scored["ours_paper_check"], 4),
                        ours_strict_check=round(scored["ours_strict_check"], 4),
                        verify_here=scored["verifies_count"],
-                       verify_here_and_pass_paper_check=sum(bool(r["verifies"] and r["paper_check"]) for r in rows),
-                       verify_here_and_pass_strict_check=sum(bool(r["verifies"] and r["strict_check"]) for r in rows))  # fmt: skip
+                       verify_here_and_pass_paper_check=_verified_and(rows, "paper_check"),
+                       verify_here_and_pass_strict_check=_verified_and(rows, "strict_check"))  # fmt: skip
             # Dafny 2.3.0 cannot verify every ground truth: the fair comparison is on the tasks it can
             fair = [r for r in rows if r["test_id"] in ground_truth_verifies]
             row["on_tasks_whose_ground_truth_verifies_here"] = {
                 "tasks": len(ground_truth_verifies),
                 "paper_successes": len(fair),
-                "verify_here_and_pass_paper_check": sum(
-                    bool(r["verifies"] and r["paper_check"]) for r in fair
-                ),
-                "verify_here_and_pass_strict_check": sum(
-                    bool(r["verifies"] and r["strict_check"]) for r in fair
-                ),
+                "verify_here_and_pass_paper_check": _verified_and(fair, "paper_check"),
+                "verify_here_and_pass_strict_check": _verified_and(fair, "strict_check"),
             }
         published.append(row)
         print(row, flush=True)

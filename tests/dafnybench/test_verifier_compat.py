@@ -303,3 +303,4 @@ def test_literal_matches_tuple_patterns_and_by_method_are_rewritten_and_verify(v
     assert verifier.verify(wrong).status == "failed"
     wrong = MATCH_PROGRAM.replace("case 1 => 1", "case 1 => 2")
     assert verifier.verify(wrong).status == "failed"
+

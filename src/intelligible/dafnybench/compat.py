@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 
 from intelligible.dafnybench.source import (
+    IDENT_CHAR,
     clause_end,
     mask,
     matching_brace,
@@ -209,7 +210,7 @@ def _literal_match_edits(source: str, masked: str, at: re.Match[str]) -> list[tu
             break
         if c in ";)]}":
             return None
-        if _CASE.match(masked, k) and (k == 0 or not re.match(r"[A-Za-z0-9_'?.]", masked[k - 1])):
+        if _CASE.match(masked, k):
             head_end = k
             break
     if head_end is None:
@@ -219,8 +220,7 @@ def _literal_match_edits(source: str, masked: str, at: re.Match[str]) -> list[tu
         scrutinee = f"({scrutinee})"
     region_start = head_end + 1 if braced else head_end
     region_end = matching_brace(masked, head_end) if braced else _region_end(masked, region_start)
-    starts = [k for k, _ in _top_level(masked, region_start, region_end) if _CASE.match(masked, k)
-              and not re.match(r"[A-Za-z0-9_'?.]", masked[k - 1])]  # fmt: skip
+    starts = [k for k, _ in _top_level(masked, region_start, region_end) if _CASE.match(masked, k)]
     if not starts or masked[region_start : starts[0]].strip():
         return None
     cases = []  # (case start, arrow end, condition or None for a wildcard, binder or None, body)
@@ -250,11 +250,12 @@ def _literal_match_edits(source: str, masked: str, at: re.Match[str]) -> list[tu
             return None
     if all(c[2] is None for c in cases):
         return None  # no literal pattern: legacy Dafny reads it as it is
-    statement = any(
-        not body.strip() or body.lstrip().startswith("{") or any(c == ";" for _, c in _top_level(body, 0, len(body)))
-        or ":=" in "".join(c for _, c in _top_level(body, 0, len(body)))
-        for *_, body in cases
-    )  # fmt: skip
+
+    def is_statement(body: str) -> bool:
+        top = "".join(c for _, c in _top_level(body, 0, len(body)))
+        return not body.strip() or body.lstrip().startswith("{") or ";" in top or ":=" in top
+
+    statement = any(is_statement(body) for *_, body in cases)
     edits: list[tuple[int, int, str]] = []
     for i, (start, arrow_end, condition, binder, _) in enumerate(cases):
         first, last = i == 0, i == len(cases) - 1
@@ -309,6 +310,9 @@ _FUNCTION_HEAD = re.compile(
 )
 
 
+_FUNCTION_CLAUSE = re.compile(r"\b(requires|reads|ensures|decreases)\b")
+
+
 def _flat(text: str) -> str:
     """`text` on one line, its comments dropped (a `//` would swallow the rest of the line)."""
     return " ".join(mask(text, literals=False).split())
@@ -352,7 +356,7 @@ def rewrite_by_method(source: str) -> str:
         elif after.lstrip().startswith(":"):
             result_name = "r__"
             colon = params_close + 1 + after.index(":") + 1
-            clauses = re.compile(r"\b(requires|reads|ensures|decreases)\b").search(masked, colon, body)
+            clauses = _FUNCTION_CLAUSE.search(masked, colon, body)
             result_type = source[colon : clauses.start() if clauses else body]
         else:
             result_name, result_type = "r__", "bool"  # a predicate
@@ -368,7 +372,8 @@ def rewrite_by_method(source: str) -> str:
 
 
 def _split_top_level(text: str) -> list[str]:
-    """`text` split at its commas of bracket depth 0."""
+    """`text` split at its commas of bracket depth 0; `<>` count as brackets (in `map<K, V>`), which is
+    why this reads declarations only, never expressions (where `<` compares)."""
     parts, depth, start = [], 0, 0
     for k, c in enumerate(text):
         if c in "([{<":
@@ -382,6 +387,7 @@ def _split_top_level(text: str) -> list[str]:
 
 
 _CONSTRUCTOR_PATTERN = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_'?.]*\s*\(")
+_ARROW = re.compile(r"\s*=>")
 
 
 def rewrite_tuple_subpatterns(source: str) -> str:
@@ -399,7 +405,7 @@ def rewrite_tuple_subpatterns(source: str) -> str:
             close = matching_brace(masked, open_at)
         except ValueError:
             continue
-        arrow = re.compile(r"\s*=>").match(masked, close + 1)
+        arrow = _ARROW.match(masked, close + 1)
         if not arrow:
             continue
         lets = []
@@ -435,7 +441,7 @@ def _constructors_end(masked: str, start: int) -> int:
     """End of a datatype's constructor list starting at `start`: its members block's `{`, or the next
     declaration (or closing brace) at depth 0."""
     for k, c in _top_level(masked, start, len(masked)):
-        if c in "{}" or _DECLARATION.match(masked, k) and not _IDENT_CHAR.match(masked[k - 1]):
+        if c in "{}" or _DECLARATION.match(masked, k):
             return k
     return len(masked)
 
@@ -461,15 +467,12 @@ def _datatype_members(masked: str) -> list[dict]:
     return found
 
 
-_IDENT_CHAR = re.compile(r"[A-Za-z0-9_'?]")
-
-
 def _receiver_start(masked: str, dot: int) -> int:
     """Start of the postfix expression ending just before the `.` at `dot` (`v`, `v.f`, `a[i].g(x)`)."""
     k = dot
     while k > 0:
         c = masked[k - 1]
-        if _IDENT_CHAR.match(c) or c == ".":
+        if IDENT_CHAR.match(c) or c == ".":
             k -= 1
         elif c in ")]":
             depth, j = 0, k - 1
@@ -512,11 +515,10 @@ def rewrite_datatype_members(source: str) -> str:
     member_arity = {id(m): _argument_count(masked, m.end() - 1) for d in datatypes for m in d["members"]}
 
     def owner_of(name: str, receiver: str, count: int, masked_now: str, at: int) -> dict | None:
-        candidates = [(d, m) for d, m in owners[name]]
-        static = [(d, m) for d, m in candidates if m.group(1) and receiver == d["name"]]
+        static = [d for d, m in owners[name] if m.group(1) and receiver == d["name"]]
         if static:
-            return static[0][0]
-        candidates = [(d, m) for d, m in candidates if not m.group(1) and member_arity[id(m)] == count]
+            return static[0]
+        candidates = [(d, m) for d, m in owners[name] if not m.group(1) and member_arity[id(m)] == count]
         if len(candidates) == 1:
             return candidates[0][0]
         base = re.match(r"[A-Za-z_][A-Za-z0-9_'?]*", receiver)
@@ -539,7 +541,7 @@ def rewrite_datatype_members(source: str) -> str:
                 continue
             start = _receiver_start(masked, m.start())
             receiver = source[start : m.start()]
-            if not receiver or not _IDENT_CHAR.match(masked[start]) and masked[start] not in "(":
+            if not receiver or not IDENT_CHAR.match(masked[start]) and masked[start] not in "(":
                 continue
             owner = owner_of(m.group(1), receiver, _argument_count(masked, m.end() - 1), masked, start)
             if owner is None:
@@ -693,16 +695,7 @@ def rewrite_small_forms(source: str) -> str:
             continue
         end -= 1  # the `;` itself stays
         # drop the message: the first top-level comma
-        depth, comma = 0, None
-        for k in range(match.end(), end):
-            c = masked[k]
-            if c in "([{":
-                depth += 1
-            elif c in ")]}":
-                depth -= 1
-            elif c == "," and depth == 0:
-                comma = k
-                break
+        comma = next((k for k, c in _top_level(masked, match.end(), end) if c == ","), None)
         edits.append((match.start(), match.end(), "assume"))
         if comma is not None:
             edits.append((comma, end, ""))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-_IDENT = re.compile(r"[A-Za-z0-9_'?]")
+IDENT_CHAR = re.compile(r"[A-Za-z0-9_'?]")  # a character of a Dafny identifier
 CLAUSE_KEYWORDS = ("requires", "ensures", "reads", "modifies", "invariant", "decreases", "free", "yield")
 # a `{` after one of these (or after an operator character) opens a set display, not a block
 _EXPRESSION_WORDS = {"in", "then", "else", "returns", "return", "assert", "assume", "expect", "requires",
@@ -61,7 +61,7 @@ def mask(source: str, *, literals: bool = True) -> str:
             if literals:
                 blank(i + 1, j - 1)
             i = j
-        elif c == "'" and (i == 0 or not _IDENT.match(source[i - 1])):
+        elif c == "'" and (i == 0 or not IDENT_CHAR.match(source[i - 1])):
             # a char literal ('a', '\n', '\u0041'); a prime after an identifier is part of its name
             match = re.match(r"'(\\u[0-9a-fA-F]{4}|\\.|[^\\'\n])'", source[i:])
             if match:
@@ -99,9 +99,9 @@ def previous_token(masked: str, at: int) -> str:
         k -= 1
     if k < 0:
         return ""
-    if _IDENT.match(masked[k]):
+    if IDENT_CHAR.match(masked[k]):
         end = k + 1
-        while k >= 0 and _IDENT.match(masked[k]):
+        while k >= 0 and IDENT_CHAR.match(masked[k]):
             k -= 1
         return masked[k + 1 : end]
     return masked[k]
@@ -117,7 +117,7 @@ def opens_block(masked: str, brace_at: int, clause_start: int | None = None) -> 
         return True
     if before in _EXPRESSION_WORDS:
         return False
-    if _IDENT.match(before[0]):
+    if IDENT_CHAR.match(before[0]):
         return True  # `invariant x <= n {`: a complete expression, then the body
     if before == "|":
         if clause_start is not None:
@@ -162,7 +162,7 @@ def _clause_end(masked: str, start: int) -> int:
             depth -= 1
         elif c == ";" and depth == 0:
             return k + 1
-        elif depth == 0 and _IDENT.match(c) and (k == 0 or not _IDENT.match(masked[k - 1])):
+        elif depth == 0 and IDENT_CHAR.match(c) and (k == 0 or not IDENT_CHAR.match(masked[k - 1])):
             match = keyword.match(masked, k)
             if match:
                 return k
