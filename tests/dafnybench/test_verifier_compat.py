@@ -304,3 +304,13 @@ def test_literal_matches_tuple_patterns_and_by_method_are_rewritten_and_verify(v
     wrong = MATCH_PROGRAM.replace("case 1 => 1", "case 1 => 2")
     assert verifier.verify(wrong).status == "failed"
 
+
+def test_unbalanced_programs_reach_the_verifier_unchanged(verifier):
+    # a model's answer may be cut off: the layer must not raise, Dafny reports the parse error
+    cut = "method M() {\n  for i := 0 to 3 {\n    print i;\n"
+    assert to_legacy(cut) == cut  # the loop's body never closes: nothing is rewritten
+    assert verifier.verify(cut).status == "parse_error"
+    broken = MATCH_PROGRAM.replace(
+        "case _ => Fib(n - 1) + Fib(n - 2)\n  }", "case _ => Fib(n - 1) + Fib(n - 2)\n"
+    )
+    assert verifier.verify(broken).status == "parse_error"

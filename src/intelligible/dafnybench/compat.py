@@ -709,7 +709,16 @@ def rewrite_small_forms(source: str) -> str:
 
 
 def to_legacy(source: str) -> str:
-    """A Dafny 4 program in the syntax Dafny 2.x/3.x accept (see the module docstring)."""
+    """A Dafny 4 program in the syntax Dafny 2.x/3.x accept (see the module docstring). A program with
+    unbalanced brackets (a model's answer may be one) is returned as it is, for the verifier's own
+    parse error."""
+    try:
+        return _to_legacy(source)
+    except ValueError:  # matching_brace found no partner
+        return source
+
+
+def _to_legacy(source: str) -> str:
     source = rewrite_for_loops(
         rewrite_function_syntax(rewrite_datatype_members(rewrite_named_constructor_arguments(source)))
     )
