@@ -23,6 +23,13 @@ $(STAMP): pyproject.toml constraints.txt
 	      || echo "warning: could not install dafny; dafnybench will report it missing"; \
 	  else echo "note: dafny not found and not root; install it with: sudo apt-get install dafny"; fi; \
 	fi
+	# headless Chromium opens the reproduction page in the browser test (skipped, with the reason, without it)
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium; the browser test of the report page will be skipped"; \
+	  else echo "note: chromium not found and not root; the browser test will be skipped (sudo apt-get install chromium)"; fi; \
+	fi
 	touch $(STAMP)
 
 demo: setup

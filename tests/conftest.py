@@ -153,3 +153,16 @@ def trained_windows(trained_lm):
 def _seed_every_test():
     """Each test starts from the same global RNG state, whatever ran before it."""
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def kan_quick_page(tmp_path_factory):
+    """`intelligible reproduce --preset quick --only kan`, run once: its reports and report.html.
+
+    Shared by the KAN claims test and the browser test of the page (the run takes about 1.5 min).
+    """
+    from intelligible.core.registry import run_reproductions
+
+    out = tmp_path_factory.mktemp("reproduce-quick")
+    reports, html = run_reproductions("quick", out, only=["kan"], log=lambda line: None)
+    return reports, html

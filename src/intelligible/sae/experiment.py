@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from intelligible.core.artifacts import check_artifact
 from intelligible.core.config import config_from_dict, config_to_dict, to_jsonable
 from intelligible.core.errors import ConfigError, DataError
 from intelligible.core.report import Claim, Report
@@ -215,9 +216,11 @@ def reproduce(
     run = RunDir.create(out, base, base.seed)
     lm, train_acts, eval_acts, eval_windows = prepare_data(base)
     results: dict[str, dict] = {}
+    # The TopK SAE is kept as this study's 'sae' artifact (registry): the dictionary other studies read.
+    artifact = out / "saes" / f"{ARTIFACT_VARIANT}.json"
     for name, cfg in _variants(base).items():
         path = out / "parts" / f"{name}.json"
-        if path.exists():
+        if path.exists() and (name != ARTIFACT_VARIANT or _is_artifact(artifact)):
             saved = json.loads(path.read_text())
             if saved.get("config") == config_to_dict(cfg):
                 results[name] = saved["result"]
@@ -226,7 +229,9 @@ def reproduce(
             cfg = _relu_matching_l0(
                 cfg, lm, train_acts, eval_acts, eval_windows, target_l0=results["topk"]["l0"]
             )
-        _, summary = fit_and_evaluate(cfg, lm, train_acts, eval_acts, eval_windows)
+        model, summary = fit_and_evaluate(cfg, lm, train_acts, eval_acts, eval_windows)
+        if name == ARTIFACT_VARIANT:
+            save_sae(model, artifact)
         results[name] = _compact(summary)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(
@@ -240,10 +245,21 @@ def reproduce(
                     claims=_claims(results), tables={"runs": [{"run": name, **_row(r)} for name, r in results.items()]},
                     notes=f"SmolLM2-135M layer {base.layer}, {train_acts.values.shape[0]} training tokens (normalised to "
                           f"norm sqrt(d)), {eval_acts.values.shape[0]} held-out tokens. Config: {config_to_dict(base)}",
-                    elapsed_s=time.perf_counter() - start)  # fmt: skip
+                    elapsed_s=time.perf_counter() - start, artifacts={"sae": artifact})  # fmt: skip
     report.figures["MSE vs FLOPs"] = run.save_figure(_plot(results), "sae_mse_vs_flops")
     report.save(out)
     return report
+
+
+ARTIFACT_VARIANT = "topk"
+
+
+def _is_artifact(path: Path) -> bool:
+    try:
+        check_artifact(path, "sae")
+    except DataError:
+        return False
+    return True
 
 
 def _relu_matching_l0(cfg: SAERunConfig, lm: LanguageModel, train_acts: Activations, eval_acts: Activations,
