@@ -90,7 +90,9 @@ def test_bundled_model_from_the_cache_equals_a_fresh_conversion(smollm2, tmp_pat
     monkeypatch.setenv(loading.CACHE_ENV, str(tmp_path / "cache"))
     converted = load_model("smollm2-135m")  # converts (about 40 s) and keeps the copy
     cached = load_model("smollm2-135m")  # reads the copy
-    assert (loading.gguf_cache_dir(loading.bundled_model_file("smollm2-135m"), torch.float32) / "complete").is_file()
+    assert (
+        loading.gguf_cache_dir(loading.bundled_model_file("smollm2-135m"), torch.float32) / "complete"
+    ).is_file()
     text = "The capital of France is Paris. def square(x): return x ** 2"
     for lm in (converted, cached):
         assert lm.tokenizer(text).input_ids == smollm2.tokenizer(text).input_ids

@@ -144,7 +144,9 @@ def _load_or_explain(
 
 def _explain(exc: Exception, raw: str) -> ModelError:
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return ModelError(f"could not load model '{raw}': {first_line}. Known offline names: {', '.join(known_models())}")
+    return ModelError(
+        f"could not load model '{raw}': {first_line}. Known offline names: {', '.join(known_models())}"
+    )
 
 
 # --------------------------------------------------------------------------- GGUF conversion cache
