@@ -41,6 +41,7 @@ test: setup
 bench: setup
 	# peers timed side by side (TransformerLens, ...) live in the bench extra, never in the core install
 	$(PIP) install -q -c constraints.txt -e '.[bench]'
+	$(PY) benchmarks/cli_startup.py
 	$(PY) benchmarks/stages_sweep.py
 	$(PY) benchmarks/stages_reproduction.py
 	$(PY) benchmarks/kan_vs_pykan.py

@@ -52,7 +52,7 @@ def reproduce(preset: str, only: tuple[str, ...], out: Path, artifact_values: tu
     """
     from intelligible.core.registry import run_reproductions
 
-    studies = [name.strip() for item in only for name in item.split(",") if name.strip()] or None
+    studies = [name.strip() for item in only for name in item.split(",") if name.strip()] if only else None
     reports, html = run_reproductions(preset, out, only=studies, artifacts=_artifact_pairs(artifact_values))
     for report in reports:
         click.echo(

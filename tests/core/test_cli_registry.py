@@ -54,6 +54,12 @@ def test_study_group_help_and_version(capsys):
     assert "Config options (fields of StagesConfig)" in out and "--n-tokens" in out
 
 
+def test_reproduce_only_nothing_is_an_error_not_everything(tmp_path, capsys):
+    assert main(["reproduce", "--only", "", "--out", str(tmp_path / "r")]) == 2
+    assert "no study selected; valid studies: stages" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 def test_unknown_command_is_one_line(capsys):
     assert main(["nostudy"]) == 2
     err = capsys.readouterr().err

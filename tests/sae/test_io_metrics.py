@@ -135,6 +135,24 @@ def test_activations_and_splicing_on_a_tiny_lm(tiny_llama_lm, tmp_path):
         collect_activations(lm, windows, layer=5)
 
 
+def test_spliced_losses_reuse_what_no_sae_changes(tiny_llama_lm):
+    from tests.conftest import SAMPLE_TEXT
+
+    lm = tiny_llama_lm
+    windows = token_windows(lm.tokenizer, SAMPLE_TEXT, seq_len=12, n_windows=5, bos_token_id=lm.bos_token_id)
+    saes = [TopKSAE(lm.d_model, 64, k=4, seed=seed) for seed in (0, 1)] + [ReLUSAE(lm.d_model, 32, seed=2)]
+    reference: dict = {}
+    for sae in saes:
+        alone = spliced_losses(lm, sae, windows, layer=1, scale=2.0, batch_size=2)
+        shared = spliced_losses(lm, sae, windows, layer=1, scale=2.0, batch_size=2, reference=reference)
+        assert shared == alone
+    assert sorted(k for k in reference if k != "key") == [0, 2, 4]
+    other_layer = spliced_losses(lm, saes[0], windows, layer=2, batch_size=2, reference=reference)
+    assert other_layer == spliced_losses(
+        lm, saes[0], windows, layer=2, batch_size=2
+    )  # the key changed: recomputed
+
+
 def test_damaged_activation_cache(tiny_llama_lm, tmp_path):
     from tests.conftest import SAMPLE_TEXT
 

@@ -26,9 +26,10 @@ from intelligible.mips.tasks import get_task, load_task_file, split, task_names
 PAPER = "Michaud et al. 2024, Opening the AI black box: program synthesis via mechanistic interpretability"
 # what the paper reports over the 62 tasks
 PAPER_SOLVED, GPT4_LENIENT, GPT4_STRICT = 32, 30, 20
-# ten representative tasks for the quick preset: Boolean machines, modular counters, memories, sums
-QUICK_TASKS = ("Bitwise_Xor", "Parity_All", "Parity_Last2", "Sum_All", "Sum_Last2", "Prev1", "Add_Mod_3",
-               "Div_3", "Evens_Counter", "Binary_Addition")  # fmt: skip
+# representative tasks for the quick preset (a parity, two sums, a memory), few enough for its share of
+# `make demo` (docs/design.md): a Boolean task alone takes 2-3 min on one core, its search trying
+# every linear width before a deeper network
+QUICK_TASKS = ("Parity_Last2", "Sum_All", "Sum_Last2", "Prev1")
 EXECUTORS = ("process", "ray")
 
 
