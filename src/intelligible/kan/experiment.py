@@ -141,7 +141,7 @@ def reproduce_config(preset: str) -> ReproduceConfig:
     if preset == "quick":
         # the demo's share (docs/design.md): shorter table and Poisson fits than the benchmark's
         # ReproduceConfig() (benchmarks/kan_reproduction.py), the same four claims
-        return ReproduceConfig(table_grids=(3, 5), table_steps=30, poisson_steps=15)
+        return ReproduceConfig(table_grids=(3, 5), table_steps=25, poisson_grids=(5,), poisson_steps=20)
     if preset == "paper":
         return ReproduceConfig(
             symbolic_steps=200, grids=(3, 5, 10, 20, 50, 100, 200, 500, 1000), extension_steps=200,
