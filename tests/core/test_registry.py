@@ -90,9 +90,20 @@ def test_a_module_that_cannot_import_is_a_failed_claim(tmp_path, monkeypatch):
     assert "ModuleNotFoundError" in report.claims[0].measured_value
 
 
-def test_intelligible_errors_propagate(tmp_path, studies):
-    with pytest.raises(ConfigError, match="bad input for the study"):
-        run_reproductions("quick", tmp_path, only=["bad_input"])
+def test_a_user_error_in_one_study_keeps_the_others(tmp_path, studies):
+    reports, html_path = run_reproductions(
+        "quick", tmp_path, only=["good", "bad_input"], log=lambda line: None
+    )
+    good, bad = reports
+    assert good.claims[0].holds is True
+    assert (
+        bad.claims[0].holds is False
+        and bad.claims[0].measured_value == "ConfigError: bad input for the study"
+    )
+    assert bad.notes == ""  # a user error is one line, not a traceback
+    combined = json.loads((tmp_path / "report.json").read_text())
+    assert [r["study"] for r in combined["reports"]] == ["good", "bad_input"]
+    assert "bad input for the study" in html_path.read_text()
 
 
 def test_unknown_study_lists_valid_ones(tmp_path, studies):

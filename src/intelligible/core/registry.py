@@ -191,8 +191,10 @@ def run_reproductions(
 
     Producers run before consumers and each consumer gets the paths of the artifacts it declares
     (`artifacts` gives some up front, as `{kind: path}`). A study that crashes with an unexpected
-    exception becomes a Report with one failed claim carrying the error, so the other studies'
-    results are kept; an IntelligibleError (bad input) is the user's to fix and propagates.
+    exception becomes a Report with one failed claim carrying the error and its traceback, so the
+    other studies' results are kept; a user error inside a study (IntelligibleError: missing data, a
+    bad setting) becomes a failed claim with its one-line reason. Errors in the arguments themselves
+    (unknown study, preset or artifact kind) are raised before anything runs.
     Progress (which study runs, how long the rest should take) goes to `log` (stderr by default).
     Returns the reports and the HTML page's path.
     """
@@ -254,8 +256,10 @@ def _run_one(
         report = module.reproduce(preset=preset, out_dir=out_dir, **kwargs)
         if not isinstance(report, Report):
             raise TypeError(f"{entry.experiment}.reproduce returned {type(report).__name__}, not a Report")
-    except IntelligibleError:
-        raise
+    except IntelligibleError as error:
+        # the user's to fix (missing data, a bad setting): one line on the page, the other studies kept
+        say(f"study {entry.name} stopped: {error}")
+        return _failed_report(entry.name, preset, error, traceback_notes=False)
     except Exception as error:
         say(f"study {entry.name} failed: {type(error).__name__}: {error}")
         return _failed_report(entry.name, preset, error)
@@ -276,7 +280,7 @@ def _skipped_report(study_name: str, preset: str, missing: list[str]) -> Report:
     return Report(study=study_name, title=f"{study_name} (not run)", preset=preset, claims=[claim])
 
 
-def _failed_report(study_name: str, preset: str, error: Exception) -> Report:
+def _failed_report(study_name: str, preset: str, error: Exception, traceback_notes: bool = True) -> Report:
     claim = Claim(
         statement="the reproduction runs to completion",
         paper_value=None,
@@ -284,7 +288,11 @@ def _failed_report(study_name: str, preset: str, error: Exception) -> Report:
         holds=False,
     )
     # The traceback goes in the notes: a crash in a long run should be debuggable from the page alone.
-    notes = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    notes = (
+        "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        if traceback_notes
+        else ""
+    )
     return Report(
         study=study_name, title=f"{study_name} (failed)", preset=preset, claims=[claim], notes=notes
     )
