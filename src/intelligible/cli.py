@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from intelligible import __version__
-from intelligible.core.cli import HELP, LazyStudyGroup, run_cli
+from intelligible.core.cli import HELP, LazyStudyGroup, out_option, preset_option, run_cli
 
 
 @click.group(cls=LazyStudyGroup, context_settings=HELP)
@@ -33,9 +33,9 @@ def _artifact_pairs(values: tuple[str, ...]) -> dict[str, Path]:
 
 
 @cli.command(context_settings=HELP)
-@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
+@preset_option()
 @click.option("--only", multiple=True, help="Study to run (repeatable or comma-separated); default: all.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/reproduce"), show_default=True)
+@out_option("runs/reproduce")
 @click.option(
     "--artifact",
     "artifact_values",

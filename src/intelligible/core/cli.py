@@ -115,10 +115,7 @@ def add_reproduce_command(group: click.Group, study: str, help: str) -> click.Co
                     f"{study} reproduce needs --{kind} PATH: {missing_artifact_hint(kind, study)}"
                 )
             artifacts[kind] = check_artifact(path, kind)
-        module = importlib.import_module(entry.experiment)
-        kwargs = {"artifacts": artifacts} if entry.consumes else {}
-        report = module.reproduce(preset, out, **kwargs)
-        echo_report(report, out)
+        echo_report(entry.reproduce(preset, out, artifacts), out)
 
     command.__doc__ = help
     for kind in entry.consumes:

@@ -45,6 +45,15 @@ class Study:
     experiment: str = ""
     cli: str = ""
 
+    def reproduce(self, preset: str, out_dir: str | Path, artifacts: dict[str, Path] | None = None) -> Report:
+        """Import the study's experiment module and run its `reproduce`; a consumer gets `artifacts`."""
+        module = importlib.import_module(self.experiment)
+        kwargs = {"artifacts": dict(artifacts or {})} if self.consumes else {}
+        report = module.reproduce(preset=preset, out_dir=out_dir, **kwargs)
+        if not isinstance(report, Report):
+            raise TypeError(f"{self.experiment}.reproduce returned {type(report).__name__}, not a Report")
+        return report
+
     def __post_init__(self) -> None:
         if not self.experiment:
             object.__setattr__(self, "experiment", f"intelligible.{self.name}.experiment")
@@ -159,15 +168,15 @@ def plan_run(
                 makers = producers_of(kind)
                 if kind in artifacts or any(m.name in selected for m in makers):
                     continue
-                for maker in makers:
-                    previous = _previous_artifacts(out_dir, maker.name)
-                    if kind in previous:
-                        artifacts[kind] = previous[kind]
-                        log.append(f"{name} uses the '{kind}' artifact of an earlier run: {previous[kind]}")
-                        break
+                if not makers:
+                    raise ConfigError(f"study {name!r}: {missing_artifact_hint(kind)}")
+                earlier = [
+                    found[kind] for m in makers if kind in (found := _previous_artifacts(out_dir, m.name))
+                ]
+                if earlier:
+                    artifacts[kind] = earlier[0]
+                    log.append(f"{name} uses the '{kind}' artifact of an earlier run: {earlier[0]}")
                 else:
-                    if not makers:
-                        raise ConfigError(f"study {name!r}: {missing_artifact_hint(kind)}")
                     selected.append(makers[0].name)
                     log.append(f"{name} needs a '{kind}' artifact: running {makers[0].name} first")
                     changed = True
@@ -251,11 +260,7 @@ def _run_one(
     entry: Study, preset: str, out_dir: Path, needed: dict[str, Path], say: Callable[[str], None]
 ) -> Report:
     try:
-        module = importlib.import_module(entry.experiment)
-        kwargs = {"artifacts": needed} if entry.consumes else {}
-        report = module.reproduce(preset=preset, out_dir=out_dir, **kwargs)
-        if not isinstance(report, Report):
-            raise TypeError(f"{entry.experiment}.reproduce returned {type(report).__name__}, not a Report")
+        report = entry.reproduce(preset, out_dir, needed)
     except IntelligibleError as error:
         # the user's to fix (missing data, a bad setting): one line on the page, the other studies kept
         say(f"study {entry.name} stopped: {error}")
