@@ -11,6 +11,7 @@ import torch
 
 from intelligible.core import (
     ConfigError,
+    DataError,
     OutputError,
     RunDir,
     atomic_write_bytes,
@@ -152,19 +153,104 @@ def test_resume_keeps_config_and_checks_it(tmp_path):
     assert "layers" not in message
 
 
-def test_fresh_create_clears_previous_metrics_and_checkpoints(tmp_path):
-    run = RunDir.create(tmp_path, TrainConfig(), seed=0)
+def _finished_run(path):
+    run = RunDir.create(path, TrainConfig(), seed=0)
     run.log_metrics(0, loss=1.0)
     run.save_checkpoint({"w": torch.ones(1)}, {"step": 0})
+    run.write_json("summary.json", {"loss": 1.0})
+    return run
+
+
+def _snapshot(path):
+    return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_create_refuses_to_clear_an_earlier_run_and_leaves_it_untouched(tmp_path):
+    _finished_run(tmp_path)
+    before = _snapshot(tmp_path)
+    with pytest.raises(OutputError) as caught:
+        RunDir.create(tmp_path, TrainConfig(steps=99), seed=1)
+    message = str(caught.value)
+    assert "a finished run" in message and "checkpoints (checkpoint)" in message
+    assert "1 logged steps" in message
+    assert "--resume" in message and "--overwrite" in message
+    assert _snapshot(tmp_path) == before
+    # check() is the same verdict with no writes, for commands that validate before loading
+    with pytest.raises(OutputError):
+        RunDir.check(tmp_path, TrainConfig(steps=99), seed=1)
+    assert _snapshot(tmp_path) == before
+
+
+def test_overwrite_clears_previous_metrics_and_checkpoints(tmp_path):
+    _finished_run(tmp_path)
     # A user's own safetensors file is not ours to delete.
     (tmp_path / "other.safetensors").write_bytes(b"not a checkpoint")
 
-    again = RunDir.create(tmp_path, TrainConfig(steps=99), seed=1)
+    again = RunDir.create(tmp_path, TrainConfig(steps=99), seed=1, overwrite=True)
     assert again.read_metrics() == []
     assert again.load_checkpoint() is None
     assert not (tmp_path / "checkpoint.json").exists()
+    assert not (tmp_path / "summary.json").exists()
     assert (tmp_path / "other.safetensors").exists()
     assert again.read_config()["config"]["steps"] == 99
+
+
+def test_a_rerunnable_kind_replaces_its_own_runs_only(tmp_path):
+    run = RunDir.create(tmp_path, {"a": 1}, seed=0, kind="kan-reproduce", rerunnable=True)
+    run.write_json("summary.json", {})
+    again = RunDir.create(tmp_path, {"a": 2}, seed=0, kind="kan-reproduce", rerunnable=True)
+    assert again.read_config()["config"] == {"a": 2}
+    assert not (tmp_path / "summary.json").exists()
+    again.write_json("summary.json", {})
+    with pytest.raises(OutputError, match="holds an earlier run"):
+        RunDir.create(tmp_path, {"a": 2}, seed=0, kind="sae-reproduce", rerunnable=True)
+
+
+def test_a_folder_with_only_a_config_is_not_a_run_to_keep(tmp_path):
+    RunDir.create(tmp_path, TrainConfig(), seed=0)  # crashed before its first step
+    assert RunDir.create(tmp_path, TrainConfig(steps=5), seed=0).read_config()["config"]["steps"] == 5
+
+
+@pytest.mark.parametrize("bad", ["", "  "])
+def test_an_empty_out_is_refused(bad, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OutputError, match="output folder is empty"):
+        RunDir.create(bad, TrainConfig(), seed=0)
+    with pytest.raises(OutputError, match="output folder is empty"):
+        ensure_writable_dir(bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_that_is_a_file_is_refused_without_writing(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="it is a file"):
+        RunDir.check(blocker, {}, seed=0)
+    with pytest.raises(OutputError, match="which is a file"):
+        RunDir.check(blocker / "sub", {}, seed=0)
+    assert blocker.read_text() == "x"
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '"a string"', '{"config": [1]}', "not json"])
+def test_a_config_that_is_not_an_object_is_a_data_error(tmp_path, text):
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(DataError, match="config"):
+        RunDir(tmp_path).read_config()
+    with pytest.raises(DataError):
+        RunDir.check(tmp_path, {}, seed=0, resume=True)
+
+
+def test_truncate_metrics_drops_steps_after_the_checkpoint(tmp_path):
+    run = RunDir.create(tmp_path, {}, seed=0)
+    for step in range(6):
+        run.log_metrics(step, loss=float(step))
+    with run.metrics_path.open("a") as file:
+        file.write('{"step": 6, "lo')  # cut off by the crash
+    assert run.truncate_metrics(3) == 3
+    assert [row["step"] for row in run.read_metrics()] == [0, 1, 2, 3]
+    assert run.truncate_metrics(3) == 0
+    run.log_metrics(4, loss=4.0)
+    assert [row["step"] for row in run.read_metrics()] == [0, 1, 2, 3, 4]
 
 
 def test_save_figure_text_and_json(tmp_path):

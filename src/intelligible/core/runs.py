@@ -126,6 +126,8 @@ def _fsync_dir(directory: Path) -> None:
 
 def ensure_writable_dir(path: str | Path) -> Path:
     """Create folder `path` (and parents) and prove it is writable; raise OutputError otherwise."""
+    if str(path).strip() == "":
+        raise OutputError("the output folder is empty; give a folder name")
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -154,40 +156,106 @@ class RunDir:
         self.path = Path(path)
 
     @classmethod
-    def create(
-        cls, path: str | Path, config: dict[str, Any] | Any, seed: int, *, resume: bool = False
-    ) -> RunDir:
-        """Create the run folder and write `config.json`.
+    def check(
+        cls,
+        path: str | Path,
+        config: dict[str, Any] | Any,
+        seed: int,
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+        kind: str = "run",
+        rerunnable: bool = False,
+    ) -> None:
+        """Raise what `create` would raise for these arguments, without writing anything.
 
-        With `resume=True` an existing `config.json` is kept, after checking that `config` and
-        `seed` match it (ConfigError listing the differing keys otherwise). Without it, the run
-        starts over: an old `metrics.jsonl` and old checkpoints in the folder are removed so they
-        cannot mix with the new run.
+        Commands call it before loading models or data, so a bad `--out` fails in a second and a
+        rejected command leaves the folder as it was.
         """
-        run = cls(ensure_writable_dir(path))
-        config_dict = config_to_dict(config)
-        if resume and run.config_path.exists():
+        path = _check_out_path(path)
+        if not path.exists():
+            return
+        run = cls(path)
+        if not run.config_path.exists() or (overwrite and not resume):
+            return
+        if resume:
             saved = run.read_config()
             differing = _differing_keys(
-                {"seed": saved.get("seed"), **saved.get("config", {})}, {"seed": seed, **config_dict}
+                {"seed": saved.get("seed"), **saved.get("config", {})},
+                {"seed": seed, **config_to_dict(config)},
             )
             if differing:
                 raise ConfigError(
                     f"cannot resume the run in {run.path}: the config differs from the saved one in "
-                    f"{'; '.join(differing)}. Drop --resume to start over, or use another output folder."
+                    f"{'; '.join(differing)}. Drop --resume and add --overwrite to start over, or use "
+                    "another output folder."
                 )
+            return
+        try:
+            saved_kind = run.read_config().get("kind")
+        except DataError:
+            saved_kind = None  # an unreadable config is no reason to keep or to refuse; the rest says
+        if rerunnable and saved_kind == kind:
+            return
+        held = run.previous_run()
+        if held:
+            raise OutputError(
+                f"{run.path} holds {held}; nothing was changed. Add --resume to continue it, "
+                "--overwrite to replace it, or choose another --out."
+            )
+
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        config: dict[str, Any] | Any,
+        seed: int,
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+        kind: str = "run",
+        rerunnable: bool = False,
+    ) -> RunDir:
+        """Create the run folder and write `config.json`.
+
+        With `resume=True` an existing `config.json` is kept, after checking that `config` and
+        `seed` match it (ConfigError listing the differing keys otherwise). Without it, a folder
+        that holds an earlier run (metrics, checkpoints or a summary) is refused with an
+        OutputError, unless `overwrite=True` or the earlier run is of the same `kind` and
+        `rerunnable` (a reproduction, whose outputs the same command regenerates). A replaced
+        run's metrics and checkpoints are removed so they cannot mix with the new run.
+        """
+        cls.check(path, config, seed, resume=resume, overwrite=overwrite, kind=kind, rerunnable=rerunnable)
+        run = cls(ensure_writable_dir(path))
+        config_dict = config_to_dict(config)
+        if resume and run.config_path.exists():
             return run
-        if not resume:
-            run._remove_previous_run()
+        run._remove_previous_run()
         record = {
             "config": config_dict,
             "seed": seed,
+            "kind": kind,
             "versions": package_versions(),
             "created": datetime.now().astimezone().isoformat(timespec="seconds"),
             "command": shlex.join(sys.argv),
         }
         run.write_json("config.json", record)
         return run
+
+    def previous_run(self) -> str:
+        """Describe the earlier run this folder holds ('' when none): what `create` will not clear."""
+        parts = []
+        if (self.path / "summary.json").exists():
+            parts.append("a finished run")
+        checkpoints = sorted(p.stem for p in self.path.glob("*.safetensors") if _is_checkpoint(p))
+        if checkpoints:
+            parts.append(f"checkpoints ({', '.join(checkpoints[:3])})")
+        metrics = self.read_metrics()
+        if metrics:
+            parts.append(f"{len(metrics)} logged steps")
+        if not parts:
+            return ""
+        return "an earlier run: " + ", ".join(parts)
 
     @property
     def config_path(self) -> Path:
@@ -200,11 +268,21 @@ class RunDir:
     def read_config(self) -> dict[str, Any]:
         """The saved `config.json` record (config, seed, versions, created, command)."""
         try:
-            return json.loads(self.config_path.read_text(encoding="utf-8"))
+            record = json.loads(self.config_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise DataError(f"{self.path} is not a run folder: it has no config.json") from None
+        except IsADirectoryError:
+            raise DataError(f"{self.config_path} is a folder, not a run's config file") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise DataError(f"{self.config_path} is not valid JSON: {error}") from None
+        except OSError as error:
+            raise DataError(f"cannot read {self.config_path}: {error.strerror or error}") from None
+        if not isinstance(record, dict) or not isinstance(record.get("config", {}), dict):
+            raise DataError(
+                f"{self.config_path} is not a run's config (expected a JSON object with a 'config' "
+                "object); was this folder written by intelligible?"
+            )
+        return record
 
     def log_metrics(self, step: int, **values: Any) -> None:
         """Append `{"step": step, **values}` as one line of metrics.jsonl (tensors become numbers)."""
@@ -230,6 +308,29 @@ class RunDir:
             except json.JSONDecodeError:
                 continue
         return rows
+
+    def truncate_metrics(self, last_step: int) -> int:
+        """Drop logged lines with step > `last_step` (atomically); return how many were dropped.
+
+        A resumed run calls it with its checkpoint's step, so the steps between that checkpoint and
+        the crash are logged once, by the resumed run, not twice.
+        """
+        if not self.metrics_path.exists():
+            return 0
+        kept, dropped = [], 0
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                dropped += bool(line.strip())  # a line cut off by the crash
+                continue
+            if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] > last_step:
+                dropped += 1
+                continue
+            kept.append(line)
+        if dropped:
+            atomic_write_text(self.metrics_path, "".join(f"{line}\n" for line in kept))
+        return dropped
 
     def save_checkpoint(
         self, tensors: dict[str, torch.Tensor], state: dict[str, Any], name: str = "checkpoint"
@@ -287,22 +388,48 @@ class RunDir:
         return atomic_write_text(self.path / name, json.dumps(to_jsonable(obj), indent=2) + "\n")
 
     def _remove_previous_run(self) -> None:
-        """Delete the metrics and checkpoints an earlier run left in this folder."""
-        from safetensors import safe_open
-
+        """Delete the metrics, summary and checkpoints an earlier run left in this folder."""
         self.metrics_path.unlink(missing_ok=True)
+        (self.path / "summary.json").unlink(missing_ok=True)
         for tensors_path in self.path.glob("*.safetensors"):
-            try:
-                with safe_open(str(tensors_path), framework="pt") as file:
-                    ours = _STATE_KEY in (file.metadata() or {})
-            except Exception:  # not a readable safetensors file: not ours to delete
-                continue
-            if ours:
+            if _is_checkpoint(tensors_path):
                 tensors_path.unlink(missing_ok=True)
                 tensors_path.with_suffix(".json").unlink(missing_ok=True)
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
+
+
+def _is_checkpoint(path: Path) -> bool:
+    """Whether `path` is a checkpoint that `RunDir.save_checkpoint` wrote (its header holds our state)."""
+    try:
+        with path.open("rb") as file:
+            size = int.from_bytes(file.read(8), "little")
+            if not 0 < size < 100_000_000:
+                return False
+            header = json.loads(file.read(size))
+    except (OSError, ValueError):  # not a readable safetensors file: not ours
+        return False
+    return isinstance(header, dict) and _STATE_KEY in (header.get("__metadata__") or {})
+
+
+def _check_out_path(path: str | Path) -> Path:
+    """`path` as an output folder that can be created or written, checked without writing."""
+    if str(path).strip() == "":
+        raise OutputError("the output folder is empty; give a folder name with --out")
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        where = "is a file" if existing == path else f"is inside {existing}, which is a file"
+        raise OutputError(f"cannot use {path} as the output folder: it {where}")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-probe-"):
+            pass
+    except OSError as error:
+        raise OutputError(f"cannot write to output folder {path}: {error.strerror or error}") from None
+    return path
 
 
 def _differing_keys(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:

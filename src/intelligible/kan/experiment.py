@@ -457,7 +457,7 @@ def reproduce(
     start = time.perf_counter()
     out = ensure_writable_dir(out_dir)
     # parts are cached by their own config, so the folder record is simply rewritten
-    run = RunDir.create(out, cfg, cfg.seed)
+    run = RunDir.create(out, cfg, cfg.seed, kind="kan-reproduce", rerunnable=True)
     symbolic = _cached(out, "symbolic", cfg, symbolic_recovery)
     extension = _cached(out, "grid_extension", cfg, grid_extension)
     table = _cached(out, "function_table", cfg, function_table)

@@ -217,7 +217,7 @@ def reproduce(
     start = time.perf_counter()
     out = ensure_writable_dir(out_dir)
     # parts are cached by their own config (below), so the folder record is simply rewritten
-    run = RunDir.create(out, base, base.seed)
+    run = RunDir.create(out, base, base.seed, kind="sae-reproduce", rerunnable=True)
     lm, train_acts, eval_acts, eval_windows = prepare_data(base)
     results: dict[str, dict] = {}
     reference: dict = {}  # the LM's losses that no SAE changes, computed once for all variants

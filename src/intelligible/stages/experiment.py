@@ -107,12 +107,20 @@ def sweep_run(
     out_dir: str | Path,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     model: LanguageModel | None = None,
     windows: torch.Tensor | None = None,
+    kind: str = "stages-sweep",
 ) -> tuple[SweepResult, RunDir]:
-    """Run the deletion/swap sweep into a run folder (resumable batch by batch); writes sweep.json and figures."""
+    """Run the deletion/swap sweep into a run folder (resumable batch by batch); writes sweep.json and figures.
+
+    A folder holding an earlier sweep is refused unless `resume` or `overwrite` (RunDir.create).
+    """
     config.validate()
-    run = RunDir.create(out_dir, config, config.seed, resume=resume)
+    rerunnable = kind == "stages-reproduce"
+    run = RunDir.create(
+        out_dir, config, config.seed, resume=resume, overwrite=overwrite, kind=kind, rerunnable=rerunnable
+    )
     if model is None or windows is None:
         model, windows = prepare(config, model)
     saved = run.load_checkpoint("sweep_state") if resume else None
@@ -276,9 +284,13 @@ def run_experiment(
         raise ConfigError(
             "the full experiment needs a deletion of every layer: keep 'delete' in kinds and leave layers unset"
         )
-    out_dir = ensure_writable_dir(out_dir)  # fail before minutes of loading, not after
+    # fail before minutes of loading, not after
+    RunDir.check(out_dir, config, config.seed, resume=resume, kind="stages-reproduce", rerunnable=True)
+    out_dir = ensure_writable_dir(out_dir)
     model, windows = prepare(config, model)
-    result, run = sweep_run(config, out_dir, resume=resume, model=model, windows=windows)
+    result, run = sweep_run(
+        config, out_dir, resume=resume, model=model, windows=windows, kind="stages-reproduce"
+    )
     diag = _diagnose_into(run, config, model, windows)
     assignment = assign_stages(result, diag, StageRules(config.detok_fraction, config.lens_fraction))
     run.write_json("stages.json", assignment.to_dict())
