@@ -101,11 +101,18 @@ def test_unknown_key_names_it_and_lists_valid_keys():
         ("n_tokens", "abc", "an int"),
         ("n_tokens", "2.5", "an int"),
         ("n_tokens", True, "an int"),
-        ("lr", "fast", "a float"),
+        ("lr", "fast", "a finite float"),
+        ("lr", "nan", "a finite float"),
+        ("lr", "inf", "a finite float"),
+        ("lr", "-Infinity", "a finite float"),
+        ("lr", float("nan"), "a finite float"),
+        ("n_tokens", "1e30", "at most 2**63 - 1"),
+        ("n_tokens", 10**30, "at most 2**63 - 1"),
+        ("n_tokens", "inf", "an int"),
         ("flag", "maybe", "a bool"),
         ("layers", "1,x", "comma-separated list of ints"),
         ("pair", "1,2,3", "comma-separated list of ints"),
-        ("limit", "many", "an int or None"),
+        ("limit", "many", "an int (at most 2**63 - 1) or None"),
         ("mode", "slow", "one of 'fast', 'exact'"),
         ("name", 3, "a string"),
     ],
@@ -117,6 +124,13 @@ def test_bad_value_names_key_value_and_type(key, value, expected):
     assert f"'{key}'" in message
     assert repr(value) in message
     assert expected in message
+
+
+def test_a_huge_bad_value_is_not_repeated_in_full():
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(Settings, {"lr": "x" * 10_000})
+    assert len(str(info.value)) < 300
+    assert "(10002 chars)" in str(info.value)
 
 
 def test_missing_required_key():

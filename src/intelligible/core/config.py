@@ -49,7 +49,7 @@ def config_from_dict(cls: type[T], values: dict[str, Any]) -> T:
             kwargs[key] = _convert(value, hints.get(key, Any))
         except _Mismatch:
             raise ConfigError(
-                f"{cls.__name__}: '{key}' must be {_type_name(hints.get(key, Any))}, got {value!r}"
+                f"{cls.__name__}: '{key}' must be {_type_name(hints.get(key, Any))}, got {shown(value)}"
             ) from None
     missing = [
         name
@@ -61,6 +61,12 @@ def config_from_dict(cls: type[T], values: dict[str, Any]) -> T:
     if missing:
         raise ConfigError(f"{cls.__name__}: missing required key(s): {', '.join(missing)}")
     return cls(**kwargs)
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """`repr(value)`, cut to `limit` characters, for error messages that quote user input."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 15]}... ({len(text)} chars)"
 
 
 def config_to_dict(obj: Any) -> dict[str, Any]:
@@ -151,9 +157,13 @@ def _convert(value: Any, tp: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise _Mismatch
         try:
-            return float(value)
-        except ValueError:
+            number = float(value)
+        except (ValueError, OverflowError):
             raise _Mismatch from None
+        # nan and inf are never a learning rate, a time limit or a fraction; refuse them here once
+        if not math.isfinite(number):
+            raise _Mismatch
+        return number
     if tp is str:
         if isinstance(value, (str, Path)):
             return str(value)
@@ -218,7 +228,18 @@ def _convert_bool(value: Any) -> bool:
     raise _Mismatch
 
 
+# No count, size or seed the library takes comes near this; a larger value is a typo (or `1e30`).
+_MAX_INT = 2**63 - 1
+
+
 def _convert_int(value: Any) -> int:
+    number = _parse_int(value)
+    if abs(number) > _MAX_INT:
+        raise _Mismatch
+    return number
+
+
+def _parse_int(value: Any) -> int:
     # bool is an int subclass, but `True` for a count is almost certainly a mistake.
     if isinstance(value, bool):
         raise _Mismatch
@@ -250,9 +271,9 @@ def _type_name(tp: Any) -> str:
     if tp is bool:
         return "a bool (true/false/1/0/yes/no)"
     if tp is int:
-        return "an int"
+        return "an int (at most 2**63 - 1)"
     if tp is float:
-        return "a float"
+        return "a finite float"
     if tp is str:
         return "a string"
     origin, args = get_origin(tp), get_args(tp)
