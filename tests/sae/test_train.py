@@ -73,7 +73,8 @@ def test_resume_continues_the_same_trajectory(tmp_path):
     run = RunDir.create(tmp_path / "run", cfg, cfg.seed)
     with pytest.raises(KeyboardInterrupt):
         train(interrupted, Interrupted(acts, 256), cfg, run=run, show_progress=False)
-    assert run.load_checkpoint()[1] == {"step": 6}
+    state = run.load_checkpoint()[1]
+    assert state["step"] == 6 and state["parts"] == 1 and state["final"]["loss"] == pytest.approx(full[5]["loss"])
     # a new process: a fresh model, resumed from the step-6 checkpoint
     resumed = SwitchSAE(16, 64, k=4, n_experts=4, seed=5)
     rest = train(resumed, TensorBatches(acts, 256), cfg, run=run, resume=True, show_progress=False)
@@ -81,6 +82,66 @@ def test_resume_continues_the_same_trajectory(tmp_path):
     assert rest[-1]["loss"] == pytest.approx(full[-1]["loss"], rel=1e-5)
     for a, b in zip(straight.parameters(), resumed.parameters()):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+class _Crash(RuntimeError):
+    pass
+
+
+def test_resume_after_a_crash_logs_each_step_once(tmp_path):
+    # a killed job: steps 4 and 5 were logged after the step-4 checkpoint, then the process died
+    acts = _activations()
+    cfg = TrainConfig(steps=12, batch=256, lr=3e-3, checkpoint_every=4)
+    full = train(SwitchSAE(16, 64, k=4, n_experts=4), TensorBatches(acts, 256), cfg, show_progress=False)
+
+    class Crashing(TensorBatches):
+        def batch_at(self, step):
+            if step == 6:
+                raise _Crash
+            return super().batch_at(step)
+
+    run = RunDir.create(tmp_path / "run", cfg, cfg.seed)
+    with pytest.raises(_Crash):
+        train(SwitchSAE(16, 64, k=4, n_experts=4), Crashing(acts, 256), cfg, run=run, show_progress=False)
+    assert [row["step"] for row in run.read_metrics()] == list(range(6))
+    first_seconds = run.load_checkpoint()[1]["train_seconds"]
+    rest = train(SwitchSAE(16, 64, k=4, n_experts=4), TensorBatches(acts, 256), cfg, run=run, resume=True,
+                 show_progress=False)  # fmt: skip
+    rows = run.read_metrics()
+    assert [row["step"] for row in rows] == list(range(12))  # 4 and 5 once, from the resumed part
+    assert [row["loss"] for row in rows] == pytest.approx([h["loss"] for h in full], rel=1e-5)
+    # the history describes the whole run: two parts, both parts' time, the last step's metrics
+    assert rest.start_step == 4 and rest.parts == 2 and len(rest) == 8
+    assert rest.train_seconds > first_seconds > 0
+    assert rest.final["mse"] == pytest.approx(full[-1]["mse"], rel=1e-5)
+    # resumed once more after it finished (a crash while evaluating): nothing to train, same numbers
+    again = train(SwitchSAE(16, 64, k=4, n_experts=4), TensorBatches(acts, 256), cfg, run=run, resume=True,
+                  show_progress=False)  # fmt: skip
+    assert len(again) == 0 and again.parts == 3 and again.final["mse"] == pytest.approx(full[-1]["mse"], rel=1e-5)
+    assert [row["step"] for row in run.read_metrics()] == list(range(12))
+
+
+class _DivergingTopK(TopKSAE):
+    """A TopK SAE whose loss turns NaN at step `at` (a diverging run, without waiting for one)."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__(16, 64, k=4)
+        self.at, self.calls = at, 0
+
+    def loss(self, x):
+        terms = super().loss(x)
+        self.calls += 1
+        if self.calls > self.at:
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+
+def test_diverging_loss_stops_before_the_update():
+    model = _DivergingTopK(at=2)
+    acts = _activations()
+    with pytest.raises(DataError, match=r"training diverged at step 2 \(loss nan\); lower the lr"):
+        train(model, TensorBatches(acts, 256), TrainConfig(steps=8, batch=256, lr=3e-3), show_progress=False)
+    assert torch.isfinite(model.W_enc).all()  # the NaN step changed no weight
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
@@ -94,8 +155,13 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize(
     ("cfg", "message"),
     [
-        (TrainConfig(steps=0), "steps must be >= 1, got 0"),
-        (TrainConfig(lr=-1.0), r"lr must be >= 0 \(0 picks 2e-4 / sqrt\(M / 2\^14\)\), got -1.0"),
+        (TrainConfig(steps=0), "steps must be in 1..1,000,000,000, got 0"),
+        (TrainConfig(steps=10**12), "steps must be in 1..1,000,000,000, got 1000000000000"),
+        (TrainConfig(batch=2**40), "batch must be in 1..16,777,216, got 1099511627776"),
+        (TrainConfig(lr=-1.0), r"lr must be >= 0 \(0 picks 2e-4 / sqrt\(M / 2\^14\)\) and at most 1.0, got -1.0"),
+        (TrainConfig(lr=1e300), r"and at most 1.0, got 1e\+300"),
+        (TrainConfig(seed=-1), r"seed must be in 0..4294967295 \(2\*\*32 - 1\), got -1"),
+        (TrainConfig(grad_clip=0.0), r"grad_clip must be in \(0, 1e6\], got 0.0"),
         (TrainConfig(decay_fraction=1.5), r"decay_fraction must be in \[0, 1\], got 1.5"),
         (TrainConfig(batch=128), "the batch source yields 256 rows but cfg.batch is 128"),
     ],

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from intelligible.core.config import shown
 from intelligible.core.errors import DataError, MissingDependencyError
 
 BUILTIN_CORPUS = "pydoc"
@@ -23,36 +25,91 @@ def builtin_corpus() -> str:
 
 
 def read_text_file(path: str | os.PathLike) -> str:
-    """Read a UTF-8 text file; binary or undecodable files raise DataError."""
+    """Read a UTF-8 text file; binary, undecodable or unreadable files raise DataError."""
     path = Path(path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise DataError(f"{shown(str(path))} is a folder, not a text file") from None
+    except OSError as error:
+        raise DataError(f"cannot read {shown(str(path))}: {error.strerror or error}") from None
     if b"\x00" in data[:65536]:
-        raise DataError(f"'{path}' is not a text file (it contains NUL bytes)")
+        raise DataError(f"{shown(str(path))} is not a text file (it contains NUL bytes)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(f"'{path}' is not UTF-8 text (byte {exc.start} cannot be decoded)") from exc
+        raise DataError(f"{shown(str(path))} is not UTF-8 text (byte {exc.start} cannot be decoded)") from exc
+
+
+# A folder walk that meets more entries than this was almost surely not meant (`--text /`, a home folder).
+MAX_FOLDER_ENTRIES = 100_000
 
 
 def load_text(source: str | os.PathLike = BUILTIN_CORPUS) -> str:
-    """Text from "pydoc" (the built-in corpus), a text file, or a folder of .txt/.md/.rst files."""
-    if str(source) == BUILTIN_CORPUS:
+    """Text from "pydoc" (the built-in corpus), a text file, or a folder of .txt/.md/.rst files.
+
+    Every failure is a DataError that names the source: an empty name, a path that does not exist,
+    something that is neither a file nor a folder, an unreadable file or subfolder, a folder with
+    no text files or with more than MAX_FOLDER_ENTRIES entries, binary or empty text.
+    """
+    raw = str(source)
+    if raw == BUILTIN_CORPUS:
         return builtin_corpus()
-    path = Path(source).expanduser()
-    if path.is_file():
-        text = read_text_file(path)
-    elif path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
-        if not files:
-            raise DataError(f"folder '{path}' holds no text files ({', '.join(TEXT_SUFFIXES)})")
-        text = "\n\n".join(read_text_file(p) for p in files)
+    if not raw.strip():
+        raise DataError(
+            f"the text source is an empty name; give '{BUILTIN_CORPUS}' (the built-in corpus), a text file or a folder"
+        )
+    location = os.path.expanduser(raw)  # a string, so a trailing slash still means "a folder"
+    try:
+        mode = os.stat(location).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise DataError(
+            f"text source {shown(raw)}: no such file or folder (give '{BUILTIN_CORPUS}', a text file or a folder)"
+        ) from None
+    except OSError as error:
+        raise DataError(f"cannot read text source {shown(raw)}: {error.strerror or error}") from None
+    if stat.S_ISDIR(mode):
+        text = _read_folder(Path(location), raw)
+    elif stat.S_ISREG(mode):
+        text = read_text_file(location)
     else:
         raise DataError(
-            f"text source '{source}' is neither '{BUILTIN_CORPUS}' nor an existing file or folder"
+            f"text source {shown(raw)} is neither a regular file nor a folder (a device, pipe or socket?)"
         )
     if not text.strip():
-        raise DataError(f"text source '{source}' is empty")
+        raise DataError(f"text source {shown(raw)} is empty")
     return text
+
+
+def _read_folder(folder: Path, raw: str) -> str:
+    """The text files under `folder` (sorted paths), refusing unreadable subfolders and huge trees."""
+    errors: list[OSError] = []
+    files, seen = [], 0
+    for root, dirs, names in os.walk(folder, onerror=errors.append):
+        if errors:
+            break
+        seen += len(dirs) + len(names)
+        if seen > MAX_FOLDER_ENTRIES:
+            raise DataError(
+                f"text folder {shown(raw)} holds more than {MAX_FOLDER_ENTRIES:,} files and folders; "
+                "give a smaller folder or one text file"
+            )
+        for name in names:
+            if Path(name).suffix.lower() in TEXT_SUFFIXES:
+                path = Path(root) / name
+                try:
+                    regular = stat.S_ISREG(path.stat().st_mode)
+                except OSError:
+                    regular = False  # a dangling link: nothing to read
+                if regular:
+                    files.append(path)
+    if errors:
+        error = errors[0]
+        where = shown(str(error.filename)) if error.filename else "a subfolder"
+        raise DataError(f"cannot read {where} inside text folder {shown(raw)}: {error.strerror or error}")
+    if not files:
+        raise DataError(f"folder {shown(raw)} holds no text files ({', '.join(TEXT_SUFFIXES)})")
+    return "\n\n".join(read_text_file(path) for path in sorted(files))
 
 
 def stream_hf_dataset(
@@ -89,6 +146,17 @@ def stream_hf_dataset(
     if not text.strip():
         raise DataError(f"dataset '{name}' gave no text")
     return text
+
+
+def check_text_length(text: str, tokens: int, source: str | os.PathLike = "the text") -> None:
+    """Refuse, before any tokenizer loads, a text that cannot hold `tokens` tokens: every token of a
+    byte-level, word-level or SentencePiece tokenizer covers at least one byte of the text."""
+    size = len(text.encode("utf-8"))
+    if tokens > size + 1:
+        raise DataError(
+            f"text too short: {shown(str(source))} has {size:,} bytes, fewer than the {tokens:,} tokens needed "
+            "(give more text or lower --n-tokens/--n-windows/--seq-len)"
+        )
 
 
 def token_windows(

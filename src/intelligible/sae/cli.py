@@ -17,21 +17,25 @@ def cli() -> None:
 
 @cli.command(name="train", context_settings=OVERRIDES)
 @out_option("runs/sae-train")
-@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out (refused otherwise).")
 @click.pass_context
-def train(ctx: click.Context, out: Path, resume: bool) -> None:
+def train(ctx: click.Context, out: Path, resume: bool, overwrite: bool) -> None:
     """Train one SAE, e.g. --arch switch --experts 16 --latents 16384 --k 32 --layer 15.
 
     Options: --model, --layer, --text, --seq-len, --n-windows, --eval-windows, --normalize,
     --arch relu|topk|switch, --latents, --k, --experts, --lb-alpha, --heaviside, --l1-coeff,
     --steps, --batch, --lr (0: 2e-4 / sqrt(M / 2^14)), --cache-dir, --seed.
 
+    --resume continues an interrupted run from its last checkpoint (same options; the steps after the
+    checkpoint are trained and logged again, once); --overwrite replaces a run already in --out.
+
     Data-parallel over N processes: torchrun --nproc-per-node N -m intelligible.cli sae train ...;
     add --expert-parallel to shard a Switch SAE's experts over them (tokens exchanged all-to-all).
     """
     from intelligible.sae.experiment import SAERunConfig, train_run
 
-    summary = train_run(config_from_args(SAERunConfig, ctx.args), out, resume=resume)
+    summary = train_run(config_from_args(SAERunConfig, ctx.args), out, resume=resume, overwrite=overwrite)
     click.echo(
         f"held-out MSE {summary['mse']:.4g}, FVU {summary['fvu']:.4f}, L0 {summary['l0']:.1f}, "
         f"dead {100 * summary['dead_fraction']:.1f}%, CE recovered {summary['ce_recovered']:.3f} "

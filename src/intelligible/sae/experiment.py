@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,23 +14,33 @@ import numpy as np
 import torch
 
 from intelligible.core.artifacts import check_artifact
-from intelligible.core.config import config_from_dict, config_to_dict, to_jsonable
+from intelligible.core.config import config_from_dict, config_to_dict, shown, to_jsonable
 from intelligible.core.errors import ConfigError, DataError
+from intelligible.core.memory import check_fits
 from intelligible.core.report import Claim, Report
-from intelligible.core.runs import RunDir, atomic_write_text, ensure_writable_dir
+from intelligible.core.runs import RunDir, atomic_write_text
 from intelligible.core.seeding import seed_everything
-from intelligible.lm.loading import load_model
+from intelligible.lm.loading import ModelInfo, load_model, model_info
 from intelligible.lm.model import LanguageModel
-from intelligible.lm.text import load_text, token_windows
+from intelligible.lm.text import check_text_length, load_text, token_windows
 from intelligible.sae.activations import Activations, collect_activations
 from intelligible.sae.io import load_sae, save_sae
 from intelligible.sae.metrics import evaluate, spliced_losses
 from intelligible.sae.models import ReLUSAE, SparseAutoencoder, SwitchSAE, TopKSAE
 from intelligible.sae.parallel import gather_experts, shard_experts
-from intelligible.sae.train import TensorBatches, TrainConfig, train
+from intelligible.sae.train import TensorBatches, TrainConfig, checkpoint_step, train
 
 PAPER = "Mudide, Engels, Michaud, Tegmark, de Witt 2024, Efficient Dictionary Learning with Switch Sparse Autoencoders"
 ARCHS = ("relu", "topk", "switch")
+
+
+TRAIN_KIND = "sae-train"  # the `kind` in config.json of a folder `sae train` writes
+# Plausibility limits, far beyond any real run: a value past them is a typo (`1e30`), not a plan.
+MAX_LATENTS = 2**24
+MAX_WINDOWS = 10**9
+MAX_SEQ_LEN = 2**20
+MAX_LAYER = 10_000
+MAX_COEFFICIENT = 1e6
 
 
 @dataclass
@@ -58,16 +69,45 @@ class SAERunConfig:
     seed: int = 0
 
     def validate(self) -> None:
+        """Every value on its own and against the others; nothing is read or loaded here."""
         if self.arch not in ARCHS:
-            raise ConfigError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
-        if self.n_windows < 1 or self.eval_windows < 1:
+            raise ConfigError(f"arch must be one of {', '.join(ARCHS)}, got {shown(self.arch)}")
+        if not self.model.strip():
             raise ConfigError(
-                f"n_windows and eval_windows must be >= 1, got {self.n_windows}, {self.eval_windows}"
+                "model is empty; give smollm2-135m, a Hugging Face id, a model folder or a .gguf file"
             )
+        if not self.text.strip():
+            raise ConfigError("text is empty; give 'pydoc' (the built-in corpus), a text file or a folder")
+        if not 0 <= self.layer <= MAX_LAYER:
+            raise ConfigError(f"layer must be >= 0 (and below the model's layer count), got {self.layer}")
+        if not 2 <= self.seq_len <= MAX_SEQ_LEN:
+            raise ConfigError(
+                f"seq_len must be in 2..{MAX_SEQ_LEN:,} (BOS plus at least one token), got {self.seq_len}"
+            )
+        if not (1 <= self.n_windows <= MAX_WINDOWS and 1 <= self.eval_windows <= MAX_WINDOWS):
+            raise ConfigError(
+                f"n_windows and eval_windows must be in 1..{MAX_WINDOWS:,}, got {self.n_windows}, {self.eval_windows}"
+            )
+        if not 1 <= self.latents <= MAX_LATENTS:
+            raise ConfigError(f"latents must be in 1..{MAX_LATENTS:,} (2**24), got {self.latents}")
+        for name in ("lb_alpha", "l1_coeff"):
+            value = getattr(self, name)
+            if not 0 <= value <= MAX_COEFFICIENT:
+                raise ConfigError(f"{name} must be in [0, {MAX_COEFFICIENT:g}], got {value}")
         if self.expert_parallel and self.arch != "switch":
-            raise ConfigError(f"expert_parallel needs arch 'switch', got {self.arch!r}")
-        TrainConfig(steps=self.steps, batch=self.batch, lr=self.lr).validate()
+            raise ConfigError(f"expert_parallel needs arch 'switch', got {shown(self.arch)}")
+        TrainConfig(steps=self.steps, batch=self.batch, lr=self.lr, seed=self.seed).validate()
+        tokens = self.n_windows * (self.seq_len - 1)  # BOS positions are dropped
+        if tokens < self.batch:
+            raise ConfigError(
+                f"{tokens:,} training tokens ({self.n_windows} windows x {self.seq_len - 1}) are fewer than "
+                f"one batch ({self.batch:,}); raise n_windows or seq_len, or lower batch"
+            )
         build_sae(self, d=1)  # architecture arguments (k, experts, latents) fail here, before any loading
+
+    @property
+    def train_tokens(self) -> int:
+        return self.n_windows * (self.seq_len - 1)
 
 
 def build_sae(cfg: SAERunConfig, d: int) -> SparseAutoencoder:
@@ -80,18 +120,76 @@ def build_sae(cfg: SAERunConfig, d: int) -> SparseAutoencoder:
     )
 
 
-def prepare_data(
-    cfg: SAERunConfig, lm: LanguageModel | None = None
-) -> tuple[LanguageModel, Activations, Activations, torch.Tensor]:
-    """(LM, training activations, held-out activations, held-out windows)."""
-    text = load_text(cfg.text)  # a bad file fails before the model loads
-    lm = lm if lm is not None else load_model(cfg.model)
+def memory_needed(cfg: SAERunConfig, info: ModelInfo, processes: int = 1) -> float:
+    """Bytes a run needs at its peak, roughly: activations (collected, concatenated, normalised),
+    the SAE with its gradients and Adam moments, one step's pre-activations, and the LM; times the
+    processes on this machine (each holds all of it)."""
+    d = info.d_model
+    tokens = (cfg.n_windows + cfg.eval_windows) * (cfg.seq_len - 1)
+    activations = 3 * 4 * tokens * d + 8 * tokens
+    sae = 8 * 4 * cfg.latents * d
+    width = cfg.latents // cfg.experts if cfg.arch == "switch" else cfg.latents
+    step = 4 * 4 * cfg.batch * (width + d)
+    return float(processes) * (activations + sae + step + info.bytes_float32)
+
+
+def check_inputs(cfg: SAERunConfig) -> tuple[ModelInfo, str]:
+    """What needs only the model's config and the files, checked before the model loads: the layer
+    and the window length against the model, memory, the activation cache folder, the text.
+
+    Returns the model's description and the text.
+    """
+    info = model_info(cfg.model)
+    if not 0 <= cfg.layer < info.n_layers:
+        raise ConfigError(f"layer must be in 0..{info.n_layers - 1} for {shown(info.name)}, got {cfg.layer}")
+    if info.max_positions and cfg.seq_len > info.max_positions:
+        raise ConfigError(
+            f"seq_len must be at most {info.max_positions} for {shown(info.name)} (its context length), got {cfg.seq_len}"
+        )
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    check_fits(
+        memory_needed(cfg, info, processes),
+        f"the activations of {cfg.n_windows + cfg.eval_windows:,} windows of {cfg.seq_len}, the SAE and the LM"
+        + (f" in each of {processes} processes" if processes > 1 else ""),
+        "lower --n-windows, --seq-len, --latents or --batch",
+    )
+    _check_cache_dir(cfg.cache_dir)
+    text = load_text(cfg.text)
+    check_text_length(text, (cfg.n_windows + cfg.eval_windows) * (cfg.seq_len - 1), cfg.text)
+    return info, text
+
+
+def _check_cache_dir(cache_dir: str) -> None:
+    """The activation cache folder exists as a folder or can be made (nothing is written here)."""
+    if not cache_dir:
+        return
+    path = Path(cache_dir).expanduser()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        where = "is a file" if existing == path else f"is inside {shown(str(existing))}, which is a file"
+        raise ConfigError(f"cache_dir {shown(cache_dir)} cannot hold activations: it {where}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"cache_dir {shown(cache_dir)} cannot hold activations: {shown(str(existing))} is not writable"
+        )
+
+
+def prepare_windows(cfg: SAERunConfig, lm: LanguageModel, text: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training windows, held-out windows): the last `eval_windows` windows of the text are held out."""
     if not 0 <= cfg.layer < lm.n_layers:
-        raise ConfigError(f"layer must be in 0..{lm.n_layers - 1} for {lm.name}, got {cfg.layer}")
+        raise ConfigError(f"layer must be in 0..{lm.n_layers - 1} for {shown(lm.name)}, got {cfg.layer}")
     windows = token_windows(lm.tokenizer, text, seq_len=cfg.seq_len, n_windows=cfg.n_windows + cfg.eval_windows,
                             bos_token_id=lm.bos_token_id)  # fmt: skip
-    train_windows, eval_windows = windows[: cfg.n_windows], windows[cfg.n_windows :]
-    cache = Path(cfg.cache_dir) if cfg.cache_dir else None
+    return windows[: cfg.n_windows], windows[cfg.n_windows :]
+
+
+def prepare_activations(
+    cfg: SAERunConfig, lm: LanguageModel, train_windows: torch.Tensor, eval_windows: torch.Tensor
+) -> tuple[Activations, Activations]:
+    """Training activations (normalised when cfg.normalize) and held-out ones on the same scale."""
+    cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else None
     train_acts = collect_activations(lm, train_windows, cfg.layer, normalize=cfg.normalize,
                                      cache_dir=cache / "train" if cache else None)  # fmt: skip
     eval_acts = collect_activations(lm, eval_windows, cfg.layer, cache_dir=cache / "eval" if cache else None)
@@ -103,6 +201,17 @@ def prepare_data(
         raise DataError(
             f"{train_acts.values.shape[0]} training tokens are fewer than one batch ({cfg.batch}); raise n_windows"
         )
+    return train_acts, eval_acts
+
+
+def prepare_data(
+    cfg: SAERunConfig, lm: LanguageModel | None = None, text: str | None = None
+) -> tuple[LanguageModel, Activations, Activations, torch.Tensor]:
+    """(LM, training activations, held-out activations, held-out windows)."""
+    text = load_text(cfg.text) if text is None else text  # a bad file fails before the model loads
+    lm = lm if lm is not None else load_model(cfg.model)
+    train_windows, eval_windows = prepare_windows(cfg, lm, text)
+    train_acts, eval_acts = prepare_activations(cfg, lm, train_windows, eval_windows)
     return lm, train_acts, eval_acts, eval_windows
 
 
@@ -117,31 +226,54 @@ def fit_and_evaluate(
         model = shard_experts(model)
     schedule = TrainConfig(steps=cfg.steps, batch=cfg.batch, lr=cfg.lr, seed=cfg.seed,
                            checkpoint_every=max(cfg.steps // 5, 1))  # fmt: skip
-    start = time.perf_counter()
     history = train(
         model, TensorBatches(train_acts.values, cfg.batch, seed=cfg.seed), schedule, run=run, resume=resume
     )
-    seconds = time.perf_counter() - start
     if sharded:
         model = gather_experts(model)  # the whole dictionary, for evaluation and saving
     summary = evaluate(model, eval_acts.values)
     summary.update(
         spliced_losses(lm, model, eval_windows, cfg.layer, scale=train_acts.scale, reference=reference)
     )
-    summary.update(train_seconds=seconds, train_tokens=cfg.steps * cfg.batch, final_train_mse=history[-1]["mse"] if history else None,
+    final = history.final or {}
+    # the whole run, also when it was resumed: every part's wall time, the last step's training MSE
+    summary.update(train_seconds=history.train_seconds, train_steps=cfg.steps, train_parts=history.parts,
+                   resumed_at_step=history.start_step if history.parts > 1 else None,
+                   train_tokens=cfg.steps * cfg.batch, final_train_mse=final.get("mse"),
                    flops_per_token=model.flops_per_token()["total"], arch=cfg.arch, latents=cfg.latents, k=cfg.k,
                    experts=cfg.experts if cfg.arch == "switch" else 1, scale=train_acts.scale)  # fmt: skip
     return model, summary
 
 
-def train_run(cfg: SAERunConfig, out_dir: str | Path, *, resume: bool = False) -> dict:
+def train_run(
+    cfg: SAERunConfig, out_dir: str | Path, *, resume: bool = False, overwrite: bool = False
+) -> dict:
     """Train one SAE into a run folder: config.json, metrics.jsonl, checkpoints, sae.{json,safetensors},
-    summary.json (held-out MSE/FVU/L0/dead, CE recovered, expert load)."""
+    summary.json (held-out MSE/FVU/L0/dead, CE recovered, expert load, and the whole run's steps,
+    wall time and final training MSE, also after --resume).
+
+    The order keeps a rejected command from touching anything: the config, then the output folder
+    (checked, not written), then what needs only the model's config, the text and the checkpoint to
+    resume from, then the model loads and the text is cut into windows, and only then is the folder
+    written (an earlier run in it is replaced only with `overwrite`).
+    """
+    if resume and overwrite:
+        raise ConfigError("--resume continues the run in --out and --overwrite replaces it; give one of them")
     cfg.validate()
+    RunDir.check(out_dir, cfg, cfg.seed, resume=resume, overwrite=overwrite, kind=TRAIN_KIND)
+    _, text = check_inputs(cfg)
+    if resume and RunDir(out_dir).config_path.exists():
+        checkpoint_step(RunDir(out_dir), cfg.steps)  # a damaged checkpoint fails now, not after loading
+    # joining the process group waits for every rank, so all have checked --out before rank 0 writes it
     rank = _init_distributed()[0]
+    lm = load_model(cfg.model)
+    train_windows, eval_windows = prepare_windows(cfg, lm, text)
     # every rank trains on its slice of each batch; rank 0 owns the run folder
-    run = RunDir.create(out_dir, cfg, cfg.seed, resume=resume) if rank == 0 else RunDir(Path(out_dir))
-    lm, train_acts, eval_acts, eval_windows = prepare_data(cfg)
+    if rank == 0:
+        run = RunDir.create(out_dir, cfg, cfg.seed, resume=resume, overwrite=overwrite, kind=TRAIN_KIND)
+    else:
+        run = RunDir(Path(out_dir))
+    train_acts, eval_acts = prepare_activations(cfg, lm, train_windows, eval_windows)
     model, summary = fit_and_evaluate(cfg, lm, train_acts, eval_acts, eval_windows, run=run, resume=resume)
     if rank == 0:
         save_sae(model, run.path / "sae")
@@ -151,8 +283,6 @@ def train_run(cfg: SAERunConfig, out_dir: str | Path, *, resume: bool = False) -
 
 def _init_distributed() -> tuple[int, int]:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1); returns (rank, world size)."""
-    import os
-
     import torch.distributed as dist
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
@@ -162,14 +292,60 @@ def _init_distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def read_run_config(run_dir: str | Path) -> SAERunConfig:
+    """The config of a folder `sae train` wrote; a DataError saying what the folder is otherwise
+    (missing, a file, no run, another study's run, a reproduction folder, a damaged config.json)."""
+    path = Path(run_dir)
+    if not path.exists():
+        raise DataError(
+            f"{shown(str(run_dir))}: no such folder; give a folder `intelligible sae train` wrote"
+        )
+    if not path.is_dir():
+        raise DataError(
+            f"{shown(str(run_dir))} is a file, not a run folder; give a folder `intelligible sae train` wrote"
+        )
+    run = RunDir(path)
+    if not run.config_path.exists():
+        raise DataError(f"{shown(str(run_dir))} is not a run folder (no config.json)")
+    record = run.read_config()
+    kind = record.get("kind")
+    made_by = (
+        f" (written by `{shown(record['command'], 120)[1:-1]}`)"
+        if isinstance(record.get("command"), str)
+        else ""
+    )
+    if kind == "sae-reproduce":
+        raise DataError(
+            f"{shown(str(run_dir))} is an SAE reproduction folder, not one trained SAE{made_by}; its SAEs are "
+            "in saes/ and parts/, and `sae eval` reads folders written by `intelligible sae train`"
+        )
+    if kind not in (None, "run", TRAIN_KIND):
+        raise DataError(
+            f"{shown(str(run_dir))} is not an SAE run: it holds a {shown(str(kind), 40)[1:-1]} run{made_by}; "
+            "`sae eval` reads folders written by `intelligible sae train`"
+        )
+    try:
+        cfg = config_from_dict(SAERunConfig, record.get("config", {}))
+        cfg.validate()
+    except ConfigError as error:
+        raise DataError(
+            f"{shown(str(run_dir))} is not an SAE run{made_by}: its config.json does not describe one ({error})"
+        ) from None
+    return cfg
+
+
 def eval_run(run_dir: str | Path) -> dict:
     """Re-evaluate a finished run folder's SAE on its held-out data; writes eval.json."""
+    cfg = read_run_config(run_dir)
     run = RunDir(Path(run_dir))
-    if not run.config_path.exists():
-        raise DataError(f"{run_dir} is not a run folder (no config.json)")
-    cfg = config_from_dict(SAERunConfig, run.read_config()["config"])
+    if not (run.path / "sae.json").is_file():
+        raise DataError(
+            f"{shown(str(run_dir))} holds no trained SAE (sae.json): the run has not finished; continue it "
+            f"with `intelligible sae train --resume --out {shown(str(run_dir))[1:-1]}` and its options"
+        )
+    _, text = check_inputs(cfg)
     model = load_sae(run.path / "sae")
-    lm, train_acts, eval_acts, eval_windows = prepare_data(cfg)
+    lm, train_acts, eval_acts, eval_windows = prepare_data(cfg, text=text)
     summary = evaluate(model, eval_acts.values)
     summary.update(spliced_losses(lm, model, eval_windows, cfg.layer, scale=train_acts.scale))
     run.write_json("eval.json", _compact(summary))
@@ -215,10 +391,16 @@ def reproduce(
     """
     base = base or reproduce_config(preset)
     start = time.perf_counter()
-    out = ensure_writable_dir(out_dir)
+    for variant in _variants(base).values():  # each comparison's settings, before anything loads
+        variant.validate()
+    RunDir.check(out_dir, base, base.seed, kind="sae-reproduce", rerunnable=True)
+    _, text = check_inputs(base)
+    lm = load_model(base.model)
+    train_windows, eval_windows = prepare_windows(base, lm, text)
     # parts are cached by their own config (below), so the folder record is simply rewritten
-    run = RunDir.create(out, base, base.seed, kind="sae-reproduce", rerunnable=True)
-    lm, train_acts, eval_acts, eval_windows = prepare_data(base)
+    run = RunDir.create(out_dir, base, base.seed, kind="sae-reproduce", rerunnable=True)
+    out = run.path
+    train_acts, eval_acts = prepare_activations(base, lm, train_windows, eval_windows)
     results: dict[str, dict] = {}
     reference: dict = {}  # the LM's losses that no SAE changes, computed once for all variants
     # The TopK SAE is kept as this study's 'sae' artifact (registry): the dictionary other studies read.

@@ -10,6 +10,7 @@ fired for `dead_after_tokens` tokens counts as dead.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,18 +38,35 @@ class TrainConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        if self.steps < 1:
-            raise ConfigError(f"steps must be >= 1, got {self.steps}")
-        if self.batch < 1:
-            raise ConfigError(f"batch must be >= 1, got {self.batch}")
-        if self.lr < 0:
-            raise ConfigError(f"lr must be >= 0 (0 picks 2e-4 / sqrt(M / 2^14)), got {self.lr}")
+        """Range checks: a nan, a negative or an absurd value fails here, before any data is touched."""
+        if not 1 <= self.steps <= MAX_STEPS:
+            raise ConfigError(f"steps must be in 1..{MAX_STEPS:,}, got {self.steps}")
+        if not 1 <= self.batch <= MAX_BATCH:
+            raise ConfigError(f"batch must be in 1..{MAX_BATCH:,}, got {self.batch}")
+        if not 0 <= self.lr <= MAX_LR:
+            raise ConfigError(
+                f"lr must be >= 0 (0 picks 2e-4 / sqrt(M / 2^14)) and at most {MAX_LR}, got {self.lr}"
+            )
         if not 0 <= self.decay_fraction <= 1:
             raise ConfigError(f"decay_fraction must be in [0, 1], got {self.decay_fraction}")
-        if self.warmup_steps < 0 or self.checkpoint_every < 1:
+        if not (0 <= self.warmup_steps <= MAX_STEPS and 1 <= self.checkpoint_every <= MAX_STEPS):
             raise ConfigError(
-                f"warmup_steps must be >= 0 and checkpoint_every >= 1, got {self.warmup_steps}, {self.checkpoint_every}"
+                f"warmup_steps must be >= 0 and checkpoint_every >= 1 (both at most {MAX_STEPS:,}), "
+                f"got {self.warmup_steps}, {self.checkpoint_every}"
             )
+        if not 0 < self.grad_clip <= 1e6:
+            raise ConfigError(f"grad_clip must be in (0, 1e6], got {self.grad_clip}")
+        if not 1 <= self.dead_after_tokens <= 2**62:
+            raise ConfigError(f"dead_after_tokens must be in 1..2**62, got {self.dead_after_tokens}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be in 0..{MAX_SEED} (2**32 - 1), got {self.seed}")
+
+
+# Plausibility limits: far beyond any real run, so a value past them is a typo (`1e30`), not a plan.
+MAX_STEPS = 10**9
+MAX_BATCH = 2**24
+MAX_LR = 1.0
+MAX_SEED = 2**32 - 1
 
 
 def base_learning_rate(n_latents: int) -> float:
@@ -103,6 +121,45 @@ class TensorBatches:
             self._perm = torch.randperm(self.activations.shape[0], generator=generator)
             self._epoch = epoch
         return self.activations[self._perm[index * self.batch : (index + 1) * self.batch]]
+
+
+class TrainHistory(list):
+    """One metrics dict per step trained by this call (a list), plus what describes the whole run
+    across resumed parts: `start_step` (where this part began), `parts` (1 for an uninterrupted run),
+    `train_seconds` (wall time of every part together) and `final` (the last step's metrics, even
+    when this part trained no step)."""
+
+    def __init__(self, start_step: int = 0, parts: int = 1, seconds_before: float = 0.0,
+                 final: dict[str, float] | None = None) -> None:  # fmt: skip
+        super().__init__()
+        self.start_step, self.parts, self.seconds_before = start_step, parts, seconds_before
+        self.train_seconds = seconds_before
+        self._final = final
+
+    @property
+    def final(self) -> dict[str, float] | None:
+        return self[-1] if self else self._final
+
+
+def _reduce_terms(terms: dict[str, Tensor], n_local: int, world: int) -> dict[str, float]:
+    """The loss terms of the whole batch: each rank's per-token means weighted by its token count,
+    summed over ranks (one all_reduce), so the logged numbers equal a single process's.
+
+    Every rank gets the same numbers, so a non-finite loss on any rank is seen by all of them.
+    """
+    names = list(terms)
+    reference = terms[names[0]]
+    values = torch.stack(
+        [terms[name].detach().to(reference.device, torch.float64).reshape(()) for name in names]
+    )
+    if world > 1:
+        import torch.distributed as dist
+
+        count = torch.tensor([float(n_local)], dtype=torch.float64, device=reference.device)
+        packed = torch.cat([values * n_local, count])
+        dist.all_reduce(packed)
+        values = packed[:-1] / packed[-1]
+    return dict(zip(names, values.tolist()))
 
 
 def _world() -> tuple[int, int]:
@@ -242,18 +299,22 @@ def train(
     run: RunDir | None = None,
     resume: bool = False,
     show_progress: bool | None = None,
-) -> list[dict[str, float]]:
+) -> TrainHistory:
     """Train `model` for cfg.steps steps on batches.batch_at(step); returns one metrics dict per step.
 
     With `run`, metrics go to metrics.jsonl and a checkpoint (model, Adam state, dead-latent counters,
-    step) is written every `checkpoint_every` steps, at the end and on Ctrl-C; `resume=True`
-    continues from it.
+    step, wall time so far, last metrics) is written every `checkpoint_every` steps, at the end and
+    on Ctrl-C; `resume=True` continues from it: metrics.jsonl is cut back to the checkpoint's step
+    (the steps after it are trained and logged again, once), and the returned TrainHistory's
+    `train_seconds`, `parts` and `final` describe the whole run, not only the resumed part.
 
     Under torch.distributed (e.g. `torchrun --nproc-per-node N`), each rank trains on its 1/N slice
     of every batch and gradients are averaged, so the run follows the single-process trajectory
     (the Switch load-balance term counts expert loads over the whole batch). A Switch SAE sharded
-    with `intelligible.sae.parallel.shard_experts` trains expert-parallel the same way. Only rank 0
-    writes metrics and checkpoints; pass `run` on every rank.
+    with `intelligible.sae.parallel.shard_experts` trains expert-parallel the same way. The logged
+    terms are reduced over ranks (they equal the single-process numbers), and a non-finite loss on
+    any rank stops every rank with the same error. Only rank 0 writes metrics and checkpoints; pass
+    `run` on every rank.
     """
     cfg.validate()
     rank, world = _world()
@@ -264,30 +325,39 @@ def train(
     base_lr = cfg.lr or base_learning_rate(model.n_latents)
     optimizer = _optimizer(model, base_lr)
     since_fired = torch.zeros(model.n_latents, dtype=torch.long)
-    start = 0
-    if resume and run is not None and (saved := run.load_checkpoint()) is not None:
-        tensors, state = saved
-        since_fired = _restore(model, optimizer, tensors)
-        start = int(state["step"])
-    history: list[dict[str, float]] = []
-
+    history = TrainHistory()
+    if resume and run is not None:
+        saved = run.load_checkpoint()
+        if saved is not None:
+            tensors, state = saved
+            since_fired = _restore(model, optimizer, tensors)
+            history = TrainHistory(int(state["step"]), int(state.get("parts", 1)) + 1,
+                                   float(state.get("train_seconds", 0.0)), state.get("final"))  # fmt: skip
+        if rank == 0:
+            # the steps after the checkpoint were logged by the crashed part; they are trained again
+            run.truncate_metrics(history.start_step - 1)
+    start = history.start_step
     sharded = bool(_sharded(model))
+    clock = time.perf_counter()
 
     def checkpoint(step: int) -> None:
+        history.train_seconds = history.seconds_before + time.perf_counter() - clock
         if run is None or (rank != 0 and not sharded):
             return
         tensors = _checkpoint_tensors(model, optimizer, since_fired)  # every rank gathers shards
         if rank == 0:
-            run.save_checkpoint(tensors, {"step": step})
+            state = {"step": step, "parts": history.parts, "train_seconds": history.train_seconds,
+                     "final": history.final}  # fmt: skip
+            run.save_checkpoint(tensors, state)
 
     def on_interrupt() -> None:
         # gathering shards needs every rank at the same point, which Ctrl-C does not promise; an
         # expert-parallel run resumes from its last periodic checkpoint instead
         if not sharded:
-            checkpoint(step)
+            checkpoint(done)
 
     model.train()
-    step = start
+    done = start  # steps finished and logged: what a Ctrl-C checkpoint records
     bar = progress(range(start, cfg.steps), desc=f"sae {model.kind}",
                    disable=None if show_progress is None else not show_progress)  # fmt: skip
     with interrupt_guard(on_interrupt):
@@ -305,6 +375,10 @@ def train(
             if world > 1:
                 x = x[rank * (cfg.batch // world) : (rank + 1) * (cfg.batch // world)]
             terms = model.loss(x)
+            # reduced before the backward pass, on every rank: all see the same loss and stop together
+            metrics = _reduce_terms(terms, x.shape[0], world)
+            if not math.isfinite(metrics["loss"]):
+                raise DataError(f"training diverged at step {step} (loss {metrics['loss']}); lower the lr")
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
             if world > 1:
@@ -324,19 +398,33 @@ def train(
                 since_fired += x.shape[0] * world
                 since_fired[fired] = 0
                 dead = float((since_fired > cfg.dead_after_tokens).float().mean())
-            metrics = {key: float(value.detach()) for key, value in terms.items()}
             metrics.update(dead_fraction=dead, lr=optimizer.param_groups[0]["lr"])
-            if not math.isfinite(metrics["loss"]):
-                raise DataError(f"training diverged at step {step} (loss {metrics['loss']}); lower the lr")
             history.append(metrics)
             if run is not None and rank == 0:
                 run.log_metrics(step, **metrics)
+            done = step + 1
             bar.set_postfix(mse=f"{metrics['mse']:.3g}", l0=f"{metrics['l0']:.1f}", dead=f"{100 * dead:.1f}%")
             if (step + 1) % cfg.checkpoint_every == 0:
                 checkpoint(step + 1)
     model.normalize_decoder()
     checkpoint(cfg.steps)
     return history
+
+
+def checkpoint_step(run: RunDir, steps: int) -> int | None:
+    """The step of `run`'s checkpoint (None when there is none), read and checked before any loading:
+    a damaged file or a step outside 0..steps is a DataError."""
+    saved = run.load_checkpoint()
+    if saved is None:
+        return None
+    tensors, state = saved
+    step = state.get("step") if isinstance(state, dict) else None
+    if not isinstance(step, int) or not 0 <= step <= steps or "tokens_since_fired" not in tensors:
+        raise DataError(
+            f"the checkpoint in {run.path} is not one this run can resume (step {step!r} of {steps}); "
+            "drop --resume and add --overwrite to start over"
+        )
+    return step
 
 
 def save_path(run: RunDir) -> Path:
