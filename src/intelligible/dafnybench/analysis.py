@@ -5,6 +5,7 @@ programs re-scored with our verifier and both spec checks."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -12,28 +13,60 @@ import numpy as np
 
 from intelligible.core.errors import DataError
 from intelligible.dafnybench.checks import paper_check, strict_check
-from intelligible.dafnybench.data import Task
+from intelligible.dafnybench.data import Task, read_data_text, shorten
 from intelligible.dafnybench.hints import count_hint_chars
 from intelligible.dafnybench.prompts import extract_program
 
 PUBLISHED_MODELS = ("claude-3-opus", "gpt-4o", "gpt-4-turbo", "gpt-3.5-turbo", "codellama-7b")
 
 
+MAX_ATTEMPT = 1000  # far above any run's attempts; a larger number is a damaged file
+
+
 def read_results_csv(path: str | Path) -> dict[str, int | None]:
-    """test_ID -> attempt of success (0 = verifies without hints), None for `failed`."""
+    """test_ID -> attempt of success (0 = verifies without hints), None for `failed`. One-line
+    DataErrors for a missing file, a folder, a binary or non-CSV file, and bad values."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{shorten(path)}: is a folder without results_summary.csv")
     if not path.is_file():
-        raise DataError(f"{path}: no such results file")
+        raise DataError(f"{shorten(path)}: no such results file")
+    try:
+        text = read_data_text(path)
+    except DataError as error:
+        raise DataError(f"{error} (expected a results_summary CSV)") from error
+    if "\x00" in text:
+        raise DataError(f"{shorten(path)}: a binary file, not a results_summary CSV")
     outcomes: dict[str, int | None] = {}
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or "success_on_attempt_#" not in reader.fieldnames:
-            raise DataError(f"{path}: not a results_summary CSV (needs test_ID and success_on_attempt_#)")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        if reader.fieldnames is None or not {"test_ID", "success_on_attempt_#"} <= set(reader.fieldnames):
+            raise DataError(
+                f"{shorten(path)}: not a results_summary CSV (needs test_ID and success_on_attempt_#)"
+            )
         for row in reader:
-            value = row["success_on_attempt_#"].strip()
-            test_id = f"{int(row['test_ID']):03d}" if row["test_ID"].strip().isdigit() else row["test_ID"]
-            outcomes[test_id] = None if value in ("failed", "") else int(float(value))
+            test_id, value = (row["test_ID"] or "").strip(), (row["success_on_attempt_#"] or "").strip()
+            if not test_id:
+                raise DataError(f"{shorten(path)}: line {reader.line_num} has no test_ID")
+            outcomes[f"{int(test_id):03d}" if test_id.isdigit() else test_id] = _attempt(
+                value, path, reader.line_num
+            )
+    except csv.Error as error:
+        raise DataError(f"{shorten(path)}: not a readable CSV ({error})") from error
     return outcomes
+
+
+def _attempt(value: str, path: Path, line: int) -> int | None:
+    if value in ("failed", ""):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not (number.is_integer() and 0 <= number <= MAX_ATTEMPT):
+        raise DataError(f"{shorten(path)}: line {line}: success_on_attempt_# must be a whole number 0-{MAX_ATTEMPT} "
+                        f"or `failed`, got {shorten(value, 40)!r}")  # fmt: skip
+    return int(number)
 
 
 def success_at(outcomes: dict[str, int | None], k: int, *, without_trivial: bool = False) -> float:
@@ -82,10 +115,12 @@ def read_published(folder: str | Path, model: str) -> tuple[dict[str, int | None
     """A published model's outcomes and its final programs (test_ID -> text)."""
     folder = Path(folder)
     outcomes = read_results_csv(folder / f"{model}_results.csv")
-    outputs_file = folder / f"{model}_outputs.json"
-    if not outputs_file.is_file():
-        raise DataError(f"{outputs_file}: no such file")
-    raw = json.loads(outputs_file.read_text())
+    try:
+        raw = json.loads(read_data_text(folder / f"{model}_outputs.json"))  # or its .gz
+    except json.JSONDecodeError as error:
+        raise DataError(f"{shorten(folder / model)}_outputs.json: not a JSON file ({error})") from error
+    if not isinstance(raw, dict):
+        raise DataError(f"{shorten(folder / model)}_outputs.json: expected an object test_ID -> output")
     programs = {}
     for test_id, record in raw.items():
         text = record.get("llm_output", "") if isinstance(record, dict) else str(record)

@@ -1,12 +1,20 @@
-"""DafnyBench tasks: from a `test.json`-style file, a folder of .dfy pairs, or the Hugging Face
-dataset `wendy-sun/DafnyBench`; and the known defects of the data, found per task."""
+"""DafnyBench tasks: from a `test.json`-style file (gzip-compressed or not), a folder holding one or a
+folder of .dfy pairs, the development split bundled with the package, or the Hugging Face dataset
+`wendy-sun/DafnyBench` (the full benchmark, when the hub is reachable); and the known defects of the
+data, found per task."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import re
+import socket
+import threading
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from intelligible.core.errors import DataError, MissingDependencyError
 from intelligible.dafnybench.checks import forbidden_constructs
@@ -14,7 +22,50 @@ from intelligible.dafnybench.hints import strip_hints
 from intelligible.dafnybench.source import line_of, mask, tokens
 
 HF_DATASET = "wendy-sun/DafnyBench"
+HUB_PREFIX = "hf:"  # `hf:owner/name`: any Hugging Face dataset with a test.json in this record format
+# the development split, its license and attribution, and the published results, inside the package
+BUNDLED_DATA = Path(__file__).resolve().parent / "bundled_data"
+TASK_FILES = ("test.json", "test.json.gz", "test_dev.json", "test_dev.json.gz")
+HUB_PROBE_SECONDS = 5.0
 _FIELDS = ("test_ID", "test_file", "ground_truth", "hints_removed")
+
+
+def shorten(text: object, limit: int = 80) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_data_text(path: str | Path) -> str:
+    """The text of a data file, gunzipped when its name ends in `.gz`; `X` that is missing with `X.gz`
+    beside it reads `X.gz`. One-line DataErrors for a missing file, a folder, unreadable or non-text
+    content."""
+    path = Path(path)
+    if not path.exists() and not path.name.endswith(".gz") and path.with_name(path.name + ".gz").is_file():
+        path = path.with_name(path.name + ".gz")
+    if path.is_dir():
+        raise DataError(f"{shorten(path)}: is a folder, expected a file")
+    if not path.exists():
+        raise DataError(f"{shorten(path)}: no such file")
+    if not path.is_file():
+        raise DataError(f"{shorten(path)}: not a regular file")
+    try:
+        raw = path.read_bytes()
+        if path.name.endswith(".gz"):
+            raw = gzip.decompress(raw)
+        return raw.decode("utf-8")
+    except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
+        raise DataError(
+            f"{shorten(path)}: cannot read it ({getattr(error, 'strerror', None) or error})"
+        ) from error
+    except UnicodeDecodeError as error:
+        raise DataError(f"{shorten(path)}: not a UTF-8 text file (byte {error.start})") from error
+
+
+def task_file(folder: str | Path) -> Path | None:
+    """The task file in `folder` (the first of test.json, test.json.gz, test_dev.json, test_dev.json.gz
+    that exists), or None."""
+    folder = Path(folder)
+    return next((folder / name for name in TASK_FILES if (folder / name).is_file()), None)
 
 
 @dataclass(frozen=True)
@@ -49,29 +100,41 @@ def _from_records(records: list, where: str) -> list[Task]:
 
 
 def load_tasks(source: str | Path) -> list[Task]:
-    """Tasks from a JSON file (records {test_ID, test_file, ground_truth, hints_removed}), a folder
-    with `ground_truth/` and `hints_removed/` .dfy files (`X.dfy` paired with `X_no_hints.dfy` or
-    `X.dfy`), or the Hugging Face dataset id `wendy-sun/DafnyBench` (needs network access)."""
+    """Tasks from a JSON file (records {test_ID, test_file, ground_truth, hints_removed}; `.gz` read
+    transparently), a folder holding one (see `TASK_FILES`), a folder with `ground_truth/` and
+    `hints_removed/` .dfy files (`X.dfy` paired with `X_no_hints.dfy` or `X.dfy`), or from the Hugging
+    Face hub: `wendy-sun/DafnyBench` or `hf:<owner>/<name>` (needs network access, or a cached copy)."""
+    text = str(source)
     path = Path(source)
-    if path.is_file():
-        try:
-            records = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise DataError(f"{path}: not a JSON file ({error})") from error
-        return _from_records(records, str(path))
+    if text.startswith(HUB_PREFIX) or (text == HF_DATASET and not path.exists()):
+        return _from_hub(text.removeprefix(HUB_PREFIX))
     if path.is_dir():
-        return _from_folder(path)
-    if str(source) == HF_DATASET or re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)):
-        return _from_hub(str(source))
+        found = task_file(path)
+        return _from_json(found) if found is not None else _from_folder(path)
+    if path.exists() or path.with_name(path.name + ".gz").is_file():
+        return _from_json(path)
     raise DataError(
-        f"{source}: no such file or folder (give a test.json, a folder of .dfy pairs, or {HF_DATASET})"
+        f"{shorten(source)}: no such file or folder (give a test.json, a folder with one or with .dfy pairs, "
+        f"or {HUB_PREFIX}{HF_DATASET} for the full benchmark from the Hugging Face hub)"
     )
+
+
+def _from_json(path: Path) -> list[Task]:
+    text = read_data_text(path)
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataError(f"{shorten(path)}: not a JSON file ({error})") from error
+    return _from_records(records, shorten(path))
 
 
 def _from_folder(folder: Path) -> list[Task]:
     truth_dir, removed_dir = folder / "ground_truth", folder / "hints_removed"
     if not truth_dir.is_dir() or not removed_dir.is_dir():
-        raise DataError(f"{folder}: expected subfolders ground_truth/ and hints_removed/ with .dfy files")
+        raise DataError(
+            f"{shorten(folder)}: expected a test.json (or test_dev.json, either maybe .gz) or subfolders "
+            "ground_truth/ and hints_removed/ with .dfy files"
+        )
     tasks = []
     for index, truth in enumerate(sorted(truth_dir.glob("*.dfy"))):
         for name in (f"{truth.stem}_no_hints.dfy", truth.name):
@@ -80,26 +143,79 @@ def _from_folder(folder: Path) -> list[Task]:
                 break
         else:
             raise DataError(f"{truth}: no hints-removed file {truth.stem}_no_hints.dfy in {removed_dir}")
-        tasks.append(Task(f"{index:03d}", truth.name, truth.read_text(), removed.read_text()))
+        tasks.append(Task(f"{index:03d}", truth.name, read_data_text(truth), read_data_text(removed)))
     if not tasks:
         raise DataError(f"{truth_dir}: no .dfy files")
     return tasks
 
 
+def _hub_unreachable(endpoint: str) -> str | None:
+    """Why the hub (or the proxy in front of it) cannot be reached, or None if a TCP connection opens.
+    A quick probe first, so that offline the loader fails at once instead of retrying for a minute."""
+    url = urlparse(endpoint)
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        proxy = os.environ.get(variable, "")
+        no_proxy = os.environ.get("NO_PROXY", os.environ.get("no_proxy", ""))
+        if proxy and not any(host.endswith(d.strip().lstrip(".")) for d in no_proxy.split(",") if d.strip()):
+            parsed = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+            host, port = parsed.hostname or "", parsed.port or 80
+            break
+    outcome: list[str | None] = []
+
+    def probe() -> None:  # in a thread: name resolution itself can hang past any socket timeout
+        try:
+            socket.create_connection((host, port), timeout=HUB_PROBE_SECONDS).close()
+            outcome.append(None)
+        except OSError as error:
+            outcome.append(f"{host}:{port}: {error.strerror or error}")
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(HUB_PROBE_SECONDS + 1)
+    return outcome[0] if outcome else f"{host}:{port}: no answer within {HUB_PROBE_SECONDS:g} s"
+
+
 def _from_hub(dataset: str) -> list[Task]:
+    """The dataset's `test.json` through `huggingface_hub` (installed with transformers): downloaded
+    when the hub is reachable, else a cached copy, else a one-line DataError."""
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", dataset):
+        raise DataError(f"{shorten(dataset)}: not a Hugging Face dataset id (owner/name)")
     try:
-        from datasets import load_dataset  # type: ignore[import-not-found]
+        import logging
+
+        from huggingface_hub import constants, hf_hub_download
     except ImportError as error:
         raise MissingDependencyError(
-            f"loading {dataset} needs the `datasets` package: pip install datasets"
+            f"loading {dataset} needs the `huggingface_hub` package: pip install huggingface_hub"
         ) from error
+    unreachable = (
+        "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else _hub_unreachable(constants.ENDPOINT)
+    )
+    logger = logging.getLogger("huggingface_hub")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # its retry warnings would repeat what the one-line error says
     try:
-        rows = load_dataset(dataset, split="test")
-    except Exception as error:  # noqa: BLE001 - the hub raises many kinds; all mean "not reachable here"
+        path = hf_hub_download(
+            dataset,
+            "test.json",
+            repo_type="dataset",
+            local_files_only=unreachable is not None,
+            etag_timeout=10,
+        )
+    except Exception as error:  # noqa: BLE001 - the hub raises many kinds; all mean "not loadable here"
+        if unreachable is not None:
+            raise DataError(
+                f"{dataset}: the Hugging Face hub is not reachable ({shorten(unreachable)}) and no copy is "
+                "cached; use the bundled development split (the default) or pass --data"
+            ) from error
         raise DataError(
-            f"{dataset}: could not load from the Hugging Face hub ({type(error).__name__}: {error})"
+            f"{dataset}: could not load test.json from the Hugging Face hub ({type(error).__name__}: "
+            f"{shorten(error, 160)})"
         ) from error
-    return _from_records([dict(row) for row in rows], dataset)
+    finally:
+        logger.setLevel(level)
+    return _from_json(Path(path))
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from intelligible.dafnybench.analysis import (
     task_measures,
 )
 from intelligible.dafnybench.checks import strict_check
-from intelligible.dafnybench.data import HF_DATASET, Task, data_defects, load_tasks
+from intelligible.dafnybench.data import BUNDLED_DATA, TASK_FILES, Task, data_defects, load_tasks, task_file
 from intelligible.dafnybench.hints import strip_hints
 from intelligible.dafnybench.runner import RunConfig, run
 from intelligible.dafnybench.verifier import Verifier
@@ -44,32 +44,26 @@ SELF_CHECK_SAMPLE = 24  # ground truths verified by the quick preset
 
 
 def default_data_dir() -> Path:
-    """The DafnyBench folder: $INTELLIGIBLE_DAFNYBENCH_DATA, else `shared/data/dafnybench` found
-    beside or above the working directory or this package (the project's shared data copy)."""
-    if os.environ.get(DATA_ENV):
-        return Path(os.environ[DATA_ENV])
-    starts = [Path.cwd(), Path(__file__).resolve()]
-    for start in starts:
-        for folder in [start, *start.parents]:
-            for candidate in (
-                folder / "shared" / "data" / "dafnybench",
-                folder.parent / "shared" / "data" / "dafnybench",
-            ):
-                if (candidate / "test_dev.json").is_file():
-                    return candidate
-    raise DataError(f"no DafnyBench data found: set ${DATA_ENV} to a folder with test_dev.json (or test.json), "
-                    f"or pass a path; the full set is the Hugging Face dataset {HF_DATASET}")  # fmt: skip
+    """The DafnyBench folder: $INTELLIGIBLE_DAFNYBENCH_DATA if set (a folder holding test.json or
+    test_dev.json, either maybe gzipped, and optionally published_results/), else the development
+    split bundled with the package (`data.BUNDLED_DATA`)."""
+    override = os.environ.get(DATA_ENV, "").strip()
+    if not override:
+        return BUNDLED_DATA
+    folder = Path(override).expanduser()
+    if not folder.is_dir():
+        what = "is a file" if folder.is_file() else "does not exist"
+        raise DataError(f"${DATA_ENV}={override[:80]!r} {what}: it must name a folder with test.json or "
+                        "test_dev.json (unset it to use the bundled development split)")  # fmt: skip
+    if task_file(folder) is None:
+        raise DataError(f"${DATA_ENV}={override[:80]!r}: the folder holds no {', '.join(TASK_FILES)} "
+                        "(unset it to use the bundled development split)")  # fmt: skip
+    return folder
 
 
 def default_tasks(path: str | Path | None = None) -> list[Task]:
-    """Tasks from `path`, or the development split of the shared data."""
-    if path is not None:
-        return load_tasks(path)
-    folder = default_data_dir()
-    for name in ("test.json", "test_dev.json"):
-        if (folder / name).is_file():
-            return load_tasks(folder / name)
-    raise DataError(f"{folder}: no test.json or test_dev.json")
+    """Tasks from `path` (see `data.load_tasks`), or from `default_data_dir()`."""
+    return load_tasks(default_data_dir() if path is None else path)
 
 
 @dataclass
@@ -116,7 +110,8 @@ def reproduce(preset: str = "quick", out_dir: str | Path = "runs/dafnybench") ->
     report = Report(
         study="dafnybench", title="DafnyBench: LLM-written verification hints", preset=preset, claims=[]
     )
-    report.notes = (f"data: {len(tasks)} tasks from {folder}; verifier: Dafny {verifier.version}"
+    source = "the bundled development split" if folder == BUNDLED_DATA else str(folder)
+    report.notes = (f"data: {len(tasks)} tasks from {source}; verifier: Dafny {verifier.version}"
                     f"{' through the compatibility layer' if verifier.legacy else ''}")  # fmt: skip
 
     # 1. harness self-check

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from intelligible.dafnybench.source import clause_end, line_of, mask, statement_end
+from intelligible.dafnybench.source import clause_end, closing_bracket, line_of, mask, statement_end
 
 HINT_KINDS = ("assert", "invariant", "decreases")
 _WORD = re.compile(r"(?<![A-Za-z0-9_'?])(assert|invariant|decreases|calc)(?![A-Za-z0-9_'?])")
@@ -48,9 +48,8 @@ def find_hints(source: str, kinds: tuple[str, ...] = HINT_KINDS) -> list[Hint]:
             if brace == -1:
                 position = match.end()
                 continue
-            from intelligible.dafnybench.source import matching_brace
-
-            end = matching_brace(masked, brace) + 1
+            close = closing_bracket(masked, brace)
+            end = len(masked) if close is None else close + 1  # an unclosed calc block runs to the end
         else:
             end = clause_end(masked, start)
         found.append(Hint(kind, start, end, line_of(source, start), source[start:end]))

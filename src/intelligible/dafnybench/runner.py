@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -42,12 +43,20 @@ class RunConfig:
     base_url: str = ""  # for OpenAI-compatible local servers (vLLM, llama.cpp, Ollama, sglang)
 
     def validate(self) -> None:
-        if self.attempts < 1:
-            raise ConfigError(f"attempts must be >= 1, got {self.attempts}")
+        for name, low, high in (("attempts", 1, 100), ("workers", 1, 256), ("max_tokens", 1, 1_000_000)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(f"{name} must be a whole number in {low}..{high}, got {str(value)[:40]!r}")
         if self.check not in CHECKS:
-            raise ConfigError(f"check must be one of {', '.join(CHECKS)}, got {self.check!r}")
-        if self.workers < 1:
-            raise ConfigError(f"workers must be >= 1, got {self.workers}")
+            raise ConfigError(f"check must be one of {', '.join(CHECKS)}, got {str(self.check)[:40]!r}")
+        temperature = self.temperature
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, (int, float))
+            or not math.isfinite(temperature)
+            or not 0 <= temperature <= 2
+        ):
+            raise ConfigError(f"temperature must be a number in 0..2, got {str(temperature)[:40]!r}")
 
 
 def check_answer(check: str, task: Task, answer: str) -> tuple[bool, list[str]]:

@@ -18,78 +18,98 @@ _EXPRESSION_WORDS = {"in", "then", "else", "returns", "return", "assert", "assum
                      "multiset", "set", "iset", "map", "imap", "seq"}  # fmt: skip
 
 
+_SPECIAL = re.compile(r"//|/\*|@\"|\"|'")
+_COMMENT_DELIMITER = re.compile(r"/\*|\*/")
+_STRING = re.compile(r'"(?:\\[\s\S]?|[^"\\])*(")?')  # unterminated: to the end
+_VERBATIM = re.compile(r'@"(?:""|[^"])*(")?')
+_CHAR = re.compile(r"'(\\u[0-9a-fA-F]{4}|\\.|[^\\'\n])'")
+_NOT_NEWLINE = re.compile(r"[^\n]")
+
+
 def mask(source: str, *, literals: bool = True) -> str:
     """The source with comments (nested /* */ included) and, when `literals`, string/char literals
-    replaced by spaces, newlines kept, so positions in the mask are positions in the source."""
-    out = list(source)
-    i, n = 0, len(source)
+    replaced by spaces, newlines kept, so positions in the mask are positions in the source.
+
+    One regex search per comment or literal, not a Python step per character: the compatibility
+    layer masks a program a few times, and its cost must stay linear in the program's length."""
+    pieces: list[str] = []
+    n, i, emitted = len(source), 0, 0
 
     def blank(start: int, end: int) -> None:
-        for k in range(start, min(end, n)):
-            if out[k] != "\n":
-                out[k] = " "
+        nonlocal emitted
+        pieces.append(source[emitted:start])
+        pieces.append(_NOT_NEWLINE.sub(" ", source[start:end]))
+        emitted = end
 
-    while i < n:
-        c = source[i]
-        if source.startswith("//", i):
-            end = source.find("\n", i)
-            end = n if end == -1 else end
-            blank(i, end)
-            i = end
-        elif source.startswith("/*", i):
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if source.startswith("/*", j):
-                    depth, j = depth + 1, j + 2
-                elif source.startswith("*/", j):
-                    depth, j = depth - 1, j + 2
-                else:
-                    j += 1
-            blank(i, j)
-            i = j
-        elif c == '"' or (c == "@" and source.startswith('@"', i)):
-            verbatim = c == "@"
-            j = i + (2 if verbatim else 1)
-            while j < n:
-                if (verbatim and source.startswith('""', j)) or (not verbatim and source[j] == "\\"):
-                    j += 2  # an escaped quote (verbatim strings double it) or any escape
-                elif source[j] == '"':
-                    j += 1
+    while True:
+        special = _SPECIAL.search(source, i)
+        if special is None:
+            break
+        k, token = special.start(), special.group(0)
+        if token == "//":
+            end = source.find("\n", k)
+            i = n if end == -1 else end
+            blank(k, i)
+        elif token == "/*":
+            depth, i = 1, n
+            for delimiter in _COMMENT_DELIMITER.finditer(source, k + 2):
+                depth += 1 if delimiter.group(0) == "/*" else -1
+                if depth == 0:
+                    i = delimiter.end()
                     break
-                else:
-                    j += 1
+            blank(k, i)
+        elif token in ('"', '@"'):
+            literal = (_STRING if token == '"' else _VERBATIM).match(source, k)
+            i = literal.end() if literal else n  # both patterns match at least the opening quote
             if literals:
-                blank(i + 1, j - 1)
-            i = j
-        elif c == "'" and (i == 0 or not IDENT_CHAR.match(source[i - 1])):
-            # a char literal ('a', '\n', '\u0041'); a prime after an identifier is part of its name
-            match = re.match(r"'(\\u[0-9a-fA-F]{4}|\\.|[^\\'\n])'", source[i:])
-            if match:
-                if literals:
-                    blank(i + 1, i + match.end() - 1)
-                i += match.end()
-            else:
-                i += 1
-        else:
-            i += 1
-    return "".join(out)
+                blank(k + 1, i - 1 if literal and literal.group(1) else i)
+        else:  # a char literal ('a', '\n', '\u0041'); a prime after an identifier is part of its name
+            if k > 0 and IDENT_CHAR.match(source[k - 1]):
+                i = k + 1
+                continue
+            literal = _CHAR.match(source, k)
+            if literal is None:
+                i = k + 1
+                continue
+            i = literal.end()
+            if literals:
+                blank(k + 1, i - 1)
+    pieces.append(source[emitted:])
+    return "".join(pieces)
 
 
 _CLOSE = {")": "(", "]": "[", "}": "{"}
 
 
-def matching_brace(masked: str, open_at: int) -> int:
-    """Index of the bracket closing the one at `open_at` (in masked text); ValueError if none."""
+def closing_bracket(masked: str, open_at: int) -> int | None:
+    """Index of the bracket closing the one at `open_at` (in masked text), or None if it never closes
+    (a cut-off answer, a data defect): callers decide what an unclosed bracket means."""
     depth = 0
-    for k in range(open_at, len(masked)):
-        c = masked[k]
-        if c in "([{":
+    for match in _BRACKET.finditer(masked, open_at):
+        if match.group(0) in "([{":
             depth += 1
-        elif c in ")]}":
+        else:
             depth -= 1
             if depth == 0:
-                return k
-    raise ValueError(f"unbalanced bracket at offset {open_at}")
+                return match.start()
+    return None
+
+
+def matching_brace(masked: str, open_at: int) -> int:
+    """Index of the bracket closing the one at `open_at` (in masked text); ValueError if none."""
+    close = closing_bracket(masked, open_at)
+    if close is None:
+        raise ValueError(f"unbalanced bracket at offset {open_at}")
+    return close
+
+
+_BRACKET = re.compile(r"[()\[\]{}]")
+_ATTRIBUTE_OPEN = re.compile(r"\{\s*:")
+
+
+def is_attribute(masked: str, brace_at: int) -> bool:
+    """Whether the `{` at `brace_at` opens an attribute such as `{:trigger f(x)}` (never a block)."""
+    return _ATTRIBUTE_OPEN.match(masked, brace_at) is not None
 
 
 def previous_token(masked: str, at: int) -> str:
@@ -112,6 +132,8 @@ def opens_block(masked: str, brace_at: int, clause_start: int | None = None) -> 
 
     `clause_start` (where the enclosing clause began) lets a `|` be read: after an even number of
     bars it closed a cardinality `|s|`, so a `{` after it starts the body."""
+    if is_attribute(masked, brace_at):
+        return False  # `forall k {:trigger a[k]} :: ...`: an attribute inside the expression
     before = previous_token(masked, brace_at)
     if before == "" or before in (")", "]", "}", ";"):
         return True
@@ -177,7 +199,8 @@ def statement_end(masked: str, start: int) -> int:
         c = masked[k]
         if c in "([{":
             if c == "{" and depth == 0 and previous_token(masked, k) == "by":
-                return matching_brace(masked, k) + 1
+                close = closing_bracket(masked, k)
+                return n if close is None else close + 1  # an unclosed proof block runs to the end
             depth += 1
         elif c in ")]}":
             if depth == 0:

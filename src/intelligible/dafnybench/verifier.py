@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from intelligible.core.errors import ConfigError, MissingDependencyError
 from intelligible.core.runs import atomic_write_text
+from intelligible.core.threads import single_thread_worker
 
 INSTALL_HINT = (
     "install it with `apt-get install -y dafny` (Debian/Ubuntu) or from "
@@ -39,6 +41,24 @@ _SUMMARY = re.compile(
 _PARSE = re.compile(r"(\d+) parse errors? detected in")
 _RESOLUTION = re.compile(r"(\d+) resolution/type errors? detected in")
 FILE_NAME = "program.dfy"
+MAX_TIME_LIMIT = 24 * 3600.0  # seconds: a day per program is already far past any sensible run
+MAX_MEMORY_MB = 1 << 20
+
+
+def check_seconds(name: str, value: object, maximum: float = MAX_TIME_LIMIT) -> float:
+    """`value` as a time limit in seconds: a finite number in (0, maximum]; ConfigError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number of seconds, got {str(value)[:80]!r}")
+    if not 0 < value <= maximum:
+        raise ConfigError(f"{name} must be > 0 and at most {maximum:g} seconds, got {value:g}")
+    return float(value)
+
+
+def has_code(source: str) -> bool:
+    """Whether `source` holds anything but blanks and comments."""
+    from intelligible.dafnybench.source import mask
+
+    return bool(mask(source, literals=False).strip())
 
 
 def find_dafny(path: str | os.PathLike | None = None) -> str:
@@ -164,8 +184,20 @@ class Verifier:
     extra_args: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.time_limit <= 0 or self.solver_time_limit <= 0:
-            raise ConfigError("time limits must be > 0")
+        self.time_limit = check_seconds("time_limit", self.time_limit)
+        check_seconds("solver_time_limit", self.solver_time_limit)
+        if not isinstance(self.solver_time_limit, int) or isinstance(self.solver_time_limit, bool):
+            raise ConfigError(
+                f"solver_time_limit must be a whole number of seconds, got {self.solver_time_limit!r}"
+            )
+        if (
+            isinstance(self.memory_mb, bool)
+            or not isinstance(self.memory_mb, int)
+            or not 0 <= self.memory_mb <= MAX_MEMORY_MB
+        ):
+            raise ConfigError(
+                f"memory_mb must be a whole number in 0..{MAX_MEMORY_MB} (0: no limit), got {self.memory_mb!r}"
+            )
         self.binary = find_dafny(self.dafny)
         self.version = dafny_version(self.binary)
         if self.legacy is None:
@@ -186,12 +218,13 @@ class Verifier:
                            resolve_only, source])  # fmt: skip
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def prepare(self, source: str) -> str:
-        """What is actually given to the verifier: through the compatibility layer for legacy ones."""
+    def prepare(self, source: str, *, deadline: float | None = None) -> str:
+        """What is actually given to the verifier: through the compatibility layer for legacy ones.
+        `deadline` (a `time.monotonic()` value): past it, `compat.CompatTimeout` is raised."""
         if self.legacy:
             from intelligible.dafnybench.compat import to_legacy
 
-            return to_legacy(source)
+            return to_legacy(source, deadline=deadline)
         return source
 
     def parse(self, source: str) -> Verdict:
@@ -210,24 +243,45 @@ class Verifier:
                 return verdict
             except (json.JSONDecodeError, TypeError):
                 pass  # a damaged cache entry is recomputed
-        verdict = self._run(self.prepare(source), resolve_only)
-        if cache_file is not None and verdict.status != "crash":
+        verdict = self._prepare_and_run(source, resolve_only)
+        if cache_file is not None and verdict.status != "crash" and _LAYER_TIMEOUT not in verdict.messages:
             cache_file.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(cache_file, json.dumps(verdict.to_dict()))
         return verdict
 
-    def _run(self, program: str, resolve_only: bool = False) -> Verdict:
+    def _prepare_and_run(self, source: str, resolve_only: bool) -> Verdict:
+        """The compatibility layer and the verifier, both inside the one wall-clock time limit."""
+        from intelligible.dafnybench.compat import CompatTimeout
+
         start = time.perf_counter()
+        if not has_code(source):
+            return Verdict(
+                "parse_error", messages=["the program is empty: no code outside comments, nothing to verify"]
+            )
+        try:
+            program = self.prepare(source, deadline=time.monotonic() + self.time_limit)
+        except CompatTimeout:
+            return Verdict("timeout", messages=[_LAYER_TIMEOUT], seconds=time.perf_counter() - start)
+        remaining = self.time_limit - (time.perf_counter() - start)
+        if remaining <= 0:
+            return Verdict("timeout", messages=[_LAYER_TIMEOUT], seconds=time.perf_counter() - start)
+        verdict = self._run(program, resolve_only, remaining)
+        verdict.seconds = time.perf_counter() - start
+        return verdict
+
+    def _run(self, program: str, resolve_only: bool = False, time_limit: float | None = None) -> Verdict:
+        start = time.perf_counter()
+        time_limit = self.time_limit if time_limit is None else time_limit
         with tempfile.TemporaryDirectory(prefix="dafny-") as folder:
             path = Path(folder) / FILE_NAME
             path.write_text(program)
             process = subprocess.Popen(
                 self.command(FILE_NAME, resolve_only=resolve_only), cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                preexec_fn=_limits(int(self.time_limit) + 1, self.memory_mb),
+                preexec_fn=_limits(int(time_limit) + 1, self.memory_mb),
                 env={**os.environ, "HOME": folder, "DOTNET_CLI_TELEMETRY_OPTOUT": "1"},
             )  # fmt: skip
             try:
-                raw, _ = process.communicate(timeout=self.time_limit)
+                raw, _ = process.communicate(timeout=time_limit)
             except subprocess.TimeoutExpired:
                 _kill_group(process)
                 raw, _ = process.communicate()
@@ -248,9 +302,11 @@ class Verifier:
     # -------------------------------------------------------------------------------- many programs
     def parse_many(self, sources: list[str], *, workers: int = 2) -> list[Verdict]:
         """`parse` for many programs, in order."""
+        if workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {workers}")
         if workers == 1 or len(sources) <= 1:
             return [self.parse(source) for source in sources]
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=single_thread_worker) as pool:
             return list(pool.map(self.parse, sources, chunksize=1))
 
     def verify_many(
@@ -265,7 +321,7 @@ class Verifier:
             return [self.verify(source) for source in sources]
         if executor == "ray":
             return self._verify_ray(sources, workers)
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=single_thread_worker) as pool:
             return list(pool.map(self.verify, sources, chunksize=1))
 
     def _verify_ray(self, sources: list[str], workers: int) -> list[Verdict]:
@@ -279,6 +335,9 @@ class Verifier:
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         remote = ray.remote(num_cpus=1)(lambda verifier, source: verifier.verify(source))
         return ray.get([remote.remote(self, source) for source in sources])
+
+
+_LAYER_TIMEOUT = "the compatibility layer used up the time limit before the verifier could start"
 
 
 def _kill_group(process: subprocess.Popen) -> None:
