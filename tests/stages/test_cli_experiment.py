@@ -153,7 +153,7 @@ def test_unwritable_output_folder(capsys, tmp_path, tiny_args):
         (["stages", "sweep", "--bogus", "1"], "unknown key 'bogus'"),
         (["stages", "sweep", "--n-tokens", "many"], "n_tokens"),
         (["stages", "sweep", "--kinds", "shuffle"], "kinds must be a subset of delete, swap"),
-        (["stages", "sweep", "--seq-len", "4"], "seq_len must be at least 7"),
+        (["stages", "sweep", "--seq-len", "4"], "seq_len must be in 7..1,048,576, got 4"),
         (["reproduce", "--only", "nope"], "unknown study 'nope'"),
         (["reproduce", "--preset", "huge"], "huge"),
         (["stages", "frobnicate"], "No such command"),

@@ -36,13 +36,18 @@ def _config(args: list[str], base: object | None = None):  # noqa: ANN202 - Stag
     epilog="Any StagesConfig field, e.g. --model smollm2-135m --n-tokens 2048 --kinds delete,swap",
 )
 @out_option("runs/stages-sweep")
-@click.option("--resume", is_flag=True, help="Continue an interrupted sweep in --out.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted sweep in --out from its last batch.")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out (refused otherwise).")
 @click.pass_context
-def sweep(ctx: click.Context, out: Path, resume: bool) -> None:
-    """Delete each layer and swap each adjacent pair; measure retained accuracy, KL, loss, entropy."""
+def sweep(ctx: click.Context, out: Path, resume: bool, overwrite: bool) -> None:
+    """Delete each layer and swap each adjacent pair; measure retained accuracy, KL, loss, entropy.
+
+    --resume continues an interrupted sweep from the running sums saved after every batch (same
+    options); --overwrite replaces a run already in --out.
+    """
     from intelligible.stages.experiment import sweep_run
 
-    result, run = sweep_run(_config(ctx.args), out, resume=resume)
+    result, run = sweep_run(_config(ctx.args), out, resume=resume, overwrite=overwrite)
     click.echo(f"baseline top-1 accuracy {result.baseline['accuracy']:.4f} over {result.tokens} tokens")
     for row in result.rows:
         click.echo(
@@ -57,12 +62,13 @@ def sweep(ctx: click.Context, out: Path, resume: bool) -> None:
     epilog="Any StagesConfig field, e.g. --n-tokens 1024 --kurtosis-threshold 10",
 )
 @out_option("runs/stages-diagnose")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out (refused otherwise).")
 @click.pass_context
-def diagnose(ctx: click.Context, out: Path) -> None:
+def diagnose(ctx: click.Context, out: Path, overwrite: bool) -> None:
     """Per-layer stage signals: local attention, logit-lens entropy/KL, prediction/suppression neurons."""
     from intelligible.stages.experiment import diagnose_run
 
-    diag, run = diagnose_run(_config(ctx.args), out)
+    diag, run = diagnose_run(_config(ctx.args), out, overwrite=overwrite)
     click.echo("layer  attn-prev5  lens-entropy  lens-KL  pred  supp")
     for layer in range(diag.n_layers):
         click.echo(
@@ -78,11 +84,14 @@ def diagnose(ctx: click.Context, out: Path) -> None:
 @preset_option()
 @out_option("runs/stages")
 @click.option("--resume", is_flag=True, help="Continue an interrupted sweep in --out.")
+@click.option(
+    "--overwrite", is_flag=True, help="Replace another kind of run in --out (a reproduction is rerun over)."
+)
 @click.pass_context
-def reproduce(ctx: click.Context, preset: str, out: Path, resume: bool) -> None:
+def reproduce(ctx: click.Context, preset: str, out: Path, resume: bool, overwrite: bool) -> None:
     """Sweep, diagnose, assign the four stages and check the paper's claims."""
     from intelligible.stages.experiment import preset_config, run_experiment
 
     config = _config(ctx.args, base=preset_config(preset))
-    report = run_experiment(config, out, preset=preset, resume=resume)
+    report = run_experiment(config, out, preset=preset, resume=resume, overwrite=overwrite)
     echo_report(report, out)

@@ -74,6 +74,8 @@ class SweepResult:
     tokens: int
     baseline: dict[str, float]
     rows: list[dict] = field(default_factory=list)
+    seconds: float | None = None  # wall time of the sweep, every resumed part together (sweep_run)
+    parts: int = 1  # 1 for an uninterrupted sweep, one more per --resume
 
     def of_kind(self, kind: str) -> list[dict]:
         return [row for row in self.rows if row["kind"] == kind]
