@@ -120,8 +120,6 @@ def _check_output_file(out: Path) -> None:
     from intelligible.core.errors import OutputError
     from intelligible.dafnybench.data import shorten
 
-    if str(out).strip() == "":
-        raise OutputError("--out is empty; give a file name")
     if out.is_dir():
         raise OutputError(f"--out {shorten(out)} is a folder; give a file name")
     if out.exists() and not out.is_file():
