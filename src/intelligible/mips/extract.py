@@ -47,6 +47,11 @@ def hidden_trace(model: RNN, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 # --------------------------------------------------------------------------- finite-state machines
+# start states x input strings the behavioural test may run at one depth: a compute budget (a few
+# seconds, a few hundred MB), not a property of any task
+_FUTURES_BUDGET = 4_000_000
+
+
 @torch.no_grad()
 def _futures(model: RNN, states: np.ndarray, alphabet: np.ndarray, depth: int) -> np.ndarray:
     """Rounded outputs of every state on every input string of length `depth` (which also covers
@@ -62,9 +67,15 @@ def _futures(model: RNN, states: np.ndarray, alphabet: np.ndarray, depth: int) -
     return futures.long().numpy()
 
 
-def read_fsm(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outputs: np.ndarray, *, max_states: int = 64,
-             max_strings: int = 256) -> StateTrace | None:  # fmt: skip
+def read_fsm(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outputs: np.ndarray, *,
+             max_states: int | None = None, max_strings: int = 256) -> StateTrace | None:  # fmt: skip
     """Minimal Moore machine of the RNN, states merged by behaviour (Myhill-Nerode up to a depth), or None.
+
+    The limits follow from the data, not from the benchmark: a machine is accepted only when the
+    observed transitions could have shown each (state, input symbol) pair once on average
+    (`max_states`, default: transitions / symbols), and the behavioural test runs the RNN from each
+    visited state on every input string of a depth only while that stays within `_FUTURES_BUDGET`
+    RNN steps.
 
     Hidden states of a trained RNN drift: the same machine state is visited at slightly different
     points, so geometric clustering either splits or mixes states. Instead each visited hidden state
@@ -75,13 +86,11 @@ def read_fsm(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outputs: np.nda
     """
     n, steps_plus_one, size = hidden.shape
     alphabet, symbol = np.unique(inputs.reshape(-1, inputs.shape[-1]), axis=0, return_inverse=True)
-    if len(alphabet) > 64:
-        return None
+    if max_states is None:
+        max_states = max(2, (n * (steps_plus_one - 1)) // len(alphabet))
     deepest = max(1, int(np.floor(np.log(max_strings) / np.log(max(len(alphabet), 2)))))
     flat = hidden.reshape(-1, size)
     distinct, visit = np.unique(np.round(flat, 5), axis=0, return_inverse=True)
-    if len(distinct) > 20000:
-        return None
     with torch.no_grad():
         own = model.readout(torch.as_tensor(distinct, dtype=torch.float32)).round().long().numpy()
     visit = visit.reshape(n, steps_plus_one)
@@ -95,6 +104,8 @@ def read_fsm(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outputs: np.nda
     # the shallowest depth whose machine is deterministic: deeper looks run the RNN further past the
     # lengths it was trained on, where its outputs stop being reliable
     for depth in range(1, deepest + 1):
+        if len(distinct) * len(alphabet) ** depth > _FUTURES_BUDGET:
+            return None  # deterministic at no affordable depth
         futures = _futures(model, distinct, alphabet, depth)
         _, cls = np.unique(np.concatenate([own, futures], axis=1), axis=0, return_inverse=True)
         cls = cls.ravel()
@@ -291,8 +302,11 @@ def find_lattice(points: np.ndarray, *, tolerance: float = 0.1, max_denominator:
     return solution[0], solution[1:], rounded.astype(np.int64)
 
 
-def memory_length(model: RNN, *, threshold: float = 0.02, longest: int = 8) -> int | None:
-    """k when a linear recurrence forgets its inputs after k steps (||A^k [B c]|| small), else None."""
+def memory_length(model: RNN, *, threshold: float = 0.02, longest: int | None = None) -> int | None:
+    """k when a linear recurrence forgets its inputs after k steps (||A^k [B c]|| small), else None.
+
+    `longest` defaults to the RNN's hidden size plus one: a recurrence that forgets at all (A
+    nilpotent) does so within that many steps; callers pass the sequence length when it is longer."""
     if model.f_depth != 1:
         return None
     layer = model.f[0]
@@ -301,6 +315,7 @@ def memory_length(model: RNN, *, threshold: float = 0.02, longest: int = 8) -> i
     drive = np.concatenate([weight[:, model.hidden :], layer.bias.detach().double().numpy()[:, None]], axis=1)
     size = np.linalg.norm(drive)
     power = drive
+    longest = model.hidden + 1 if longest is None else longest
     for k in range(1, longest + 1):
         power = a @ power
         if np.linalg.norm(power) < threshold * size:
@@ -312,7 +327,8 @@ def read_shift_register(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outp
                         ) -> StateTrace | None:  # fmt: skip
     """The Toeplitz reading of a linear recurrence that forgets after k steps: its state is a linear
     function of the last k inputs, so those inputs are the program's state variables."""
-    k = memory_length(model)
+    # no window longer than the sequences can be seen, and none longer than the RNN can hold
+    k = memory_length(model, longest=max(model.hidden + 1, inputs.shape[1]))
     if k is None:
         return None
     n, steps, d_in = inputs.shape
@@ -324,7 +340,8 @@ def read_shift_register(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outp
     for j in range(k):
         states[:, j + 1 :, k * d_in + j] = 1
     return StateTrace(states=states, inputs=inputs, outputs=outputs, method="lattice",
-                      detail={"basis": "shift-register", "dims": k * d_in})  # fmt: skip
+                      detail={"basis": "shift-register", "dims": k * d_in,
+                              "flags": list(range(k * d_in, k * d_in + k))})  # fmt: skip
 
 
 def read_lattice(model: RNN, hidden: np.ndarray, inputs: np.ndarray, outputs: np.ndarray, *,

@@ -14,7 +14,8 @@ searched until every rule has a formula. The emitted function is plain Python:
             ys.append([s0])
         return ys
 
-A program is only ever reported solved after `verify` ran it on every held-out sequence.
+A candidate is chosen with `verify` on the validation split; the chosen program is then `check`ed,
+once, on the untouched test split and on longer sequences, and only that makes a task solved.
 """
 
 from __future__ import annotations
@@ -87,16 +88,34 @@ class Program:
         return namespace["f"]
 
 
+def _wrong_sequences(program: Program, inputs: np.ndarray, outputs: np.ndarray, *, stop_at_first: bool):
+    """Indices of the sequences the program gets wrong (a crash counts as wrong), in order."""
+    function = program.compile()
+    chunk = 1024  # Python lists of one chunk at a time: a large split never exists as nested lists
+    for start in range(0, len(inputs), chunk):
+        rows = zip(inputs[start : start + chunk].tolist(), outputs[start : start + chunk].tolist())
+        for offset, (xs, ys) in enumerate(rows):
+            try:
+                right = function(xs) == ys
+            except Exception:  # noqa: BLE001 - a crashing candidate (e.g. % 0) is simply wrong
+                right = False
+            if not right:
+                yield start + offset
+                if stop_at_first:
+                    return
+
+
 def verify(program: Program, inputs: np.ndarray, outputs: np.ndarray) -> tuple[bool, int | None]:
     """Run the program on every sequence; (all right, index of the first wrong sequence or None)."""
-    function = program.compile()
-    for index, (xs, ys) in enumerate(zip(inputs.tolist(), outputs.tolist())):
-        try:
-            if function(xs) != ys:
-                return False, index
-        except Exception:  # noqa: BLE001 - a crashing candidate (e.g. % 0) is simply wrong
-            return False, index
-    return True, None
+    first = next(_wrong_sequences(program, inputs, outputs, stop_at_first=True), None)
+    return first is None, first
+
+
+def check(program: Program, inputs: np.ndarray, outputs: np.ndarray) -> dict:
+    """Run the program on every sequence and count: {sequences, length, wrong, first_wrong}."""
+    wrong = list(_wrong_sequences(program, inputs, outputs, stop_at_first=False))
+    return {"sequences": int(len(inputs)), "length": int(inputs.shape[1]), "wrong": len(wrong),
+            "first_wrong": wrong[0] if wrong else None}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- regression
@@ -114,16 +133,25 @@ def regress(
         return "LR", str(int(target[0]))
     if not names:
         return None
+    for i, name in enumerate(names):
+        if np.array_equal(table[:, i], target):
+            return "LR", name  # a bare variable: no formula is shorter (a delay line is all of these)
     found: list[tuple[str, str]] = []
     fit = fit_integer_linear(table, target, names)
     if fit is not None:
         found.append(("LR", fit.expression))
+    else:
+        wide = wide_modular_fit(table, target, names)
+        if wide is not None:
+            found.append(("LR", wide))
     if np.isin(table, (0, 1)).all() and np.isin(target, (0, 1)).all():
         formula = boolean_formula(table, target, names)
         if formula is not None:
             found.append(("BR", formula))
     plain_linear = fit is not None and fit.modulus is None and fit.floor_div is None
-    if search_size and not plain_linear:
+    # an exact expression names every variable the target depends on, and e variables need at
+    # least e leaves and e - 1 operators: past that size the search cannot succeed, so skip it
+    if search_size and not plain_linear and 2 * _essential_count(table, target) - 1 <= search_size:
         # Occam between the regressors: `(s + 9) // 10` fits a counter's seen range as well as
         # `int(s > 0)`, but only the shorter one generalises past it
         expression = search_expression(
@@ -134,9 +162,97 @@ def regress(
     return min(found, key=lambda kind_text: len(kind_text[1])) if found else None
 
 
+def _essential_count(table: np.ndarray, target: np.ndarray) -> int:
+    """How many columns the target provably depends on: dropping one leaves two rows that agree on
+    every other column but have different targets."""
+    count = 0
+    for i in range(table.shape[1]):
+        rest = np.delete(table, i, axis=1)
+        _, inverse = np.unique(rest, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        low = np.full(inverse.max() + 1, np.iinfo(np.int64).max)
+        high = np.full(inverse.max() + 1, np.iinfo(np.int64).min)
+        np.minimum.at(low, inverse, target)
+        np.maximum.at(high, inverse, target)
+        count += bool((low != high).any())
+    return count
+
+
+# `intelligible.symbolic.fit_integer_linear` tries moduli and divisors up to this; larger ones are
+# tried by `wide_modular_fit`, up to bounds read off each table
+SYMBOLIC_LARGEST_MODULUS = 16
+# element operations one wide fit may spend (like the symbolic search's budget, ~0.1 s of numpy)
+_WIDE_BUDGET = 20_000_000
+_WIDE_COEFFICIENTS = (1, -1, 2, -2)
+
+
+def wide_modular_fit(table: np.ndarray, target: np.ndarray, names: list[str]) -> str | None:
+    """`(a . x + b) % m` or `(a . x + b) // m` exact on every row, for m past the symbolic range.
+
+    The moduli come from the table, not from a fixed list: `% m` needs every target in [0, m), so
+    m runs from max(target) + 1 up to the largest value in the table plus one; `// m` runs up to
+    the largest |a . x| the coefficients can make. Coefficients are small (+-1, +-2) on up to three
+    columns, smallest moduli first, within a fixed amount of work.
+    """
+    table = np.asarray(table, dtype=np.int64)
+    target = np.asarray(target, dtype=np.int64)
+    if table.shape[1] == 0 or len(target) == 0:
+        return None
+    subsets = [list(c) for size in (1, 2, 3) for c in itertools.combinations(range(table.shape[1]), size)]
+    grids = {size: np.array(list(itertools.product(_WIDE_COEFFICIENTS, repeat=size)), dtype=np.int64)
+             for size in (1, 2, 3)}  # fmt: skip
+    largest = int(np.abs(table).max())
+    low_modulus = SYMBOLIC_LARGEST_MODULUS + 1
+    work = 0
+    if target.min() >= 0:
+        for modulus in range(max(low_modulus, int(target.max()) + 1), max(low_modulus, largest + 1) + 1):
+            for columns in subsets:
+                grid = grids[len(columns)]
+                work += grid.size * len(table)
+                if work > _WIDE_BUDGET:
+                    return None
+                gap = (target - grid @ table[:, columns].T) % modulus  # the intercept each row asks for
+                hits = np.flatnonzero((gap == gap[:, :1]).all(axis=1))
+                if len(hits):
+                    return _wide_text(names, columns, grid[hits[0]], int(gap[hits[0], 0]), "%", modulus)
+    span = 2 * largest * min(3, table.shape[1])
+    for divisor in range(low_modulus, span + 2):
+        for columns in subsets:
+            grid = grids[len(columns)]
+            work += grid.size * len(table)
+            if work > _WIDE_BUDGET:
+                return None
+            # (v + b) // m == y  <=>  m*y - v <= b <= m*y - v + m - 1 on every row
+            need = divisor * target - grid @ table[:, columns].T
+            low, high = need.max(axis=1), need.min(axis=1) + divisor - 1
+            hits = np.flatnonzero(low <= high)
+            if len(hits):
+                best = hits[0]
+                intercept = int(np.clip(0, low[best], high[best]))
+                return _wide_text(names, columns, grid[best], intercept, "//", divisor)
+    return None
+
+
+def _wide_text(names: list[str], columns: list[int], coefficients: np.ndarray, intercept: int, operator: str,
+               divisor: int) -> str:  # fmt: skip
+    from intelligible.symbolic.integer_regression import linear_text
+
+    if operator == "%" and intercept > divisor // 2:
+        intercept -= divisor  # the symmetric residue reads better: - 1, not + 19
+    inner = linear_text({names[c]: int(a) for c, a in zip(columns, coefficients)}, intercept)
+    if not inner.lstrip("-").isidentifier():
+        inner = f"({inner})"
+    return f"{inner} {operator} {divisor}"
+
+
 def _rules(states: np.ndarray, inputs: np.ndarray, outputs: np.ndarray, names: list[str],
-           search_size: int) -> tuple[list[str], list[str], list[str]] | None:  # fmt: skip
-    """Update and output expressions for integer states (n, T + 1, r), or None."""
+           search_size: int, optional: frozenset[str] = frozenset()
+           ) -> tuple[list[str], list[str], list[str]] | None:  # fmt: skip
+    """Update and output expressions for integer states (n, T + 1, r), or None.
+
+    Outputs are regressed on the states outside `optional` first (a shift register's start flags),
+    and on all of them only when that fails: fewer columns give shorter formulas, and a parity of
+    ten window bits stays a parity instead of a 20-input truth table."""
     r, d_in = states.shape[-1], inputs.shape[-1]
     before = states[:, :-1].reshape(-1, r)
     after = states[:, 1:].reshape(-1, r)
@@ -154,8 +270,11 @@ def _rules(states: np.ndarray, inputs: np.ndarray, outputs: np.ndarray, names: l
     # outputs read the new state only (y_t = g(h_t)); inputs allowed too, as the RNN's g sees h_t
     # which already contains x_t
     new_columns = {name: after[:, i] for i, name in enumerate(names)}
+    essential = {name: values for name, values in new_columns.items() if name not in optional}
     for j in range(y.shape[1]):
-        found = regress(new_columns, y[:, j], search_size=search_size)
+        found = regress(essential, y[:, j], search_size=search_size) if optional and essential else None
+        if found is None:
+            found = regress(new_columns, y[:, j], search_size=search_size)
         if found is None:
             found = regress({**new_columns, **{f"x{i}": x[:, i] for i in range(d_in)}}, y[:, j],
                             search_size=search_size)  # fmt: skip
@@ -181,7 +300,12 @@ def fsm_programs(trace: StateTrace, *, max_permutations: int = 720, search_size:
             along = np.empty(n_states, dtype=np.int64)
             along[direction] = np.arange(n_states)
             hints.append(tuple(along))
-    permutations = itertools.islice(itertools.permutations(range(n_states)), max_permutations)
+    # the state written as (output, rank) first: when that reads, blind permutations of the labels
+    # (720 regressions, tens of seconds on a 20-state machine) are not needed
+    factored = _output_factored_programs(trace, labels, n_states, hints, search_size)
+    permutations = itertools.islice(
+        itertools.permutations(range(n_states)), 0 if factored else max_permutations
+    )
     for count, perm in enumerate(itertools.chain(hints, permutations)):
         relabel = np.asarray(perm)[labels]
         rules = _rules(relabel[..., None], trace.inputs, trace.outputs, ["s"],
@@ -191,7 +315,7 @@ def fsm_programs(trace: StateTrace, *, max_permutations: int = 720, search_size:
                 Program(["s"], [int(relabel[0, 0])], rules[0], rules[1], trace.inputs.shape[-1], rules[2])
             )
             break
-    found += _output_factored_programs(trace, labels, n_states, hints, search_size)
+    found += factored
     bits = max(1, math.ceil(math.log2(n_states))) if n_states > 1 else 1
     if bits <= 3 and np.isin(trace.inputs, (0, 1)).all():
         for perm in itertools.islice(itertools.permutations(range(2**bits), n_states), max_permutations):
@@ -248,7 +372,8 @@ def lattice_programs(trace: StateTrace, *, search_size: int = 6) -> list[Program
     found = []
     for signs in itertools.islice(itertools.product((1, -1), repeat=r), 8):
         states = trace.states * np.asarray(signs)
-        rules = _rules(states, trace.inputs, trace.outputs, names, search_size=search_size)
+        optional = frozenset(names[i] for i in trace.detail.get("flags", ()))
+        rules = _rules(states, trace.inputs, trace.outputs, names, search_size=search_size, optional=optional)
         if rules:
             start = [int(v) for v in states[0, 0]]
             found.append(Program(names, start, rules[0], rules[1], trace.inputs.shape[-1], rules[2]))

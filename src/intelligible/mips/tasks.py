@@ -78,6 +78,11 @@ class Task:
         """
         return self._reference(_as_rows(xs, self.input_dim, self.name))
 
+    @property
+    def max_length(self) -> int | None:
+        """The longest sequence the task allows (None: no limit)."""
+        return self._max_length
+
     def _generate(
         self, n: int, rng: np.random.Generator, length: int | None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -110,16 +115,25 @@ def task_names() -> list[str]:
 
 
 def get_task(name: str) -> Task:
-    """The task called `name`; raises ConfigError naming the valid tasks when there is none."""
+    """The task called `name`: one of the 62, or a member of a task family beyond the benchmark
+    (`Sum_Last10`, `Add_Mod_17`, `Parity_Last10`, `Prev9`, `Base_17_Addition`, `Div_11`,
+    `Alternating_Last6`); raises ConfigError naming the valid tasks when there is none."""
     if isinstance(name, str) and name in TASKS:
         return TASKS[name]
-    message = f"unknown task {name!r}"
+    if isinstance(name, str):
+        member = _family_member(name)
+        if member is not None:
+            return member
+    message = f"unknown task {name if not isinstance(name, str) else name[:80]!r}"
     if isinstance(name, str):
         by_lower = {key.lower(): key for key in TASKS}
         close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
         if close:
             message += f" (did you mean {by_lower[close[0]]!r}?)"
-    raise ConfigError(f"{message}; valid tasks: {', '.join(TASKS)}")
+    raise ConfigError(
+        f"{message}; valid tasks: {', '.join(TASKS)}; or a family member beyond the benchmark such as "
+        "Sum_Last10, Prev9, Parity_Last10, Add_Mod_17, Base_17_Addition, Div_11, Alternating_Last6"
+    )
 
 
 def split(
@@ -136,6 +150,46 @@ def split(
     train_inputs, train_outputs = chosen._generate(n_train, np.random.default_rng(train_stream), length)
     test_inputs, test_outputs = chosen._generate(n_test, np.random.default_rng(test_stream), length)
     return train_inputs, train_outputs, test_inputs, test_outputs
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The four sets of one experiment, each (inputs, outputs) drawn from its own seeded stream.
+
+    - `train`: what the RNN is fitted to (and whose hidden states are read);
+    - `validation`: every choice is made on it: when training stops, which architecture is kept,
+      whether a simplification is accepted, which candidate program is chosen;
+    - `test`: touched once, to verify the chosen program (the "solved" claim rests on it);
+    - `long`: sequences longer than training (None when the task allows none), verified likewise.
+    """
+
+    train: tuple[np.ndarray, np.ndarray]
+    validation: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    long: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def splits(
+    task: Task | str, n_train: int, n_validation: int, n_test: int, seed: int, length: int | None = None, *,
+    n_long: int = 0, long_length: int | None = None,
+) -> Splits:  # fmt: skip
+    """Train, validation, test and longer-sequence sets from four independent streams of `seed`.
+
+    The first two streams are `split`'s, so train and validation equal `split(task, n_train,
+    n_validation, seed)`; the test and long sets are fresh draws that no choice ever saw.
+    `long_length` (> the training length) defaults to no long set, as does `n_long=0`.
+    """
+    chosen = get_task(task) if isinstance(task, str) else task
+    train_stream, validation_stream, test_stream, long_stream = np.random.SeedSequence(
+        _check_seed(seed)
+    ).spawn(4)
+    x, y = chosen._generate(n_train, np.random.default_rng(train_stream), length)
+    x_val, y_val = chosen._generate(n_validation, np.random.default_rng(validation_stream), length)
+    x_test, y_test = chosen._generate(n_test, np.random.default_rng(test_stream), length)
+    long = None
+    if n_long and long_length is not None:
+        long = chosen._generate(n_long, np.random.default_rng(long_stream), long_length)
+    return Splits((x, y), (x_val, y_val), (x_test, y_test), long)
 
 
 def load_task_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -665,6 +719,121 @@ def _ref_magnetic(rows: list[list[int]]) -> list[list[int]]:
 
 
 # ----------------------------------------------------------------------------------------------
+# Task families: the benchmark's parameterised tasks, and their members beyond it (Sum_Last10,
+# Add_Mod_17, Parity_Last10, ...), which `get_task` builds on demand to test how far a method
+# carries past the sizes the benchmark happens to use.
+
+
+def _beyond(length: int, window: int) -> int:
+    """Default length of an out-of-benchmark window task: long enough for the window to slide."""
+    return max(length, 2 * window)
+
+
+def _base_addition(base: int) -> Task:
+    return Task(
+        f"Base_{base}_Addition",
+        f"Input: two base-{base} numbers, one digit in [0, {base}) of each per step, least "
+        f"significant first. Output: the base-{base} digits of their sum; the final carry is dropped.",
+        2, 1, 10, _uniform(0, base, dim=2), _vec_addition(base), _ref_addition(base),
+    )  # fmt: skip
+
+
+def _parity_last(k: int) -> Task:
+    return Task(
+        f"Parity_Last{k}",
+        f"Input: bits. Output: the parity (sum mod 2) of the current bit and the {k - 1} before "
+        "it; steps before the start count as 0.",
+        1, 1, _beyond(10, k), _uniform(0, 2), _per_step(lambda x: _window_sum(x, k) % 2), _ref_parity_last(k),
+    )  # fmt: skip
+
+
+def _sum_last(k: int) -> Task:
+    length = 10 if k <= 4 else 20 if k <= 7 else _beyond(20, k)
+    source = "as the authors'" if k <= 7 else "twice the window (beyond the benchmark)"
+    return Task(
+        f"Sum_Last{k}",
+        f"Input: integers in [0, 100). Output: the sum of the current input and the {k - 1} "
+        f"before it (fewer at the start). Default length {length}, {source}.",
+        1, 1, length, _uniform(0, 100), _per_step(lambda x: _window_sum(x, k)), _ref_sum_last(k),
+    )  # fmt: skip
+
+
+def _prev(k: int) -> Task:
+    plural = "s" if k > 1 else ""
+    note = " (The authors' script zeroes only 3 steps; their benchmark data zeroes 4.)" if k == 4 else ""
+    length = 20 if k == 5 else 10 if k < 5 else _beyond(20, k)
+    return Task(
+        f"Prev{k}",
+        f"Input: integers in [0, 100). Output: the input {k} step{plural} earlier; 0 for the first {k} "
+        f"step{plural}.{note}",
+        1, 1, length, _uniform(0, 100), _per_step(lambda x: _shift_right(x, k)), _ref_prev(k),
+    )  # fmt: skip
+
+
+def _alternating_last(window: int) -> Task:
+    patterns = " or ".join("".join(str((start + i) % 2) for i in range(window)) for start in (0, 1))
+    return Task(
+        f"Alternating_Last{window}",
+        f"Input: bits. Output: 1 if the last {window} bits (current included) are {patterns}, "
+        "else 0; steps before the start count as 0.",
+        1, 1, _beyond(10, window), _uniform(0, 2), _vec_alternating(window), _ref_alternating(window),
+    )  # fmt: skip
+
+
+def _div(divisor: int) -> Task:
+    return Task(
+        f"Div_{divisor}",
+        f"Input: the bits of a binary number, most significant first. Output: the bits of its "
+        f"quotient by {divisor}, aligned with the input (long division: bring down a bit, emit a "
+        f"quotient bit), e.g. 1000010 (66) -> 0010110 (22) for 3. The authors' data delays this "
+        "by one step (a stacking artefact); we keep the aligned form their docstrings describe.",
+        1, 1, 10, _uniform(0, 2), _vec_division(divisor), _ref_division(divisor),
+    )  # fmt: skip
+
+
+def _add_mod(modulus: int) -> Task:
+    return Task(
+        f"Add_Mod_{modulus}",
+        f"Input: integers in [0, {modulus}). Output: the sum of the inputs so far, mod {modulus}.",
+        1, 1, 10, _uniform(0, modulus), _per_step(lambda x: np.cumsum(x, axis=1) % modulus),
+        _ref_add_mod(modulus),
+    )  # fmt: skip
+
+
+# name pattern -> (constructor, smallest parameter); e.g. Add_Mod_17, Sum_Last10, Parity_Last10
+FAMILIES: dict[str, tuple[Callable[[int], Task], int]] = {
+    r"Base_(\d+)_Addition": (_base_addition, 2),
+    r"Parity_Last(\d+)": (_parity_last, 1),
+    r"Sum_Last(\d+)": (_sum_last, 1),
+    r"Prev(\d+)": (_prev, 1),
+    r"Alternating_Last(\d+)": (_alternating_last, 2),
+    r"Div_(\d+)": (_div, 1),
+    r"Add_Mod_(\d+)": (_add_mod, 1),
+}
+# The family parameter bounds the work of generating and solving (a window of 10,000 steps, a
+# modulus of 10,000): far past any task a small RNN learns, and short of an accidental huge value.
+MAX_FAMILY_PARAMETER = 10_000
+
+
+def _family_member(name: str) -> Task | None:
+    """The out-of-benchmark member of a task family named `name` (e.g. Sum_Last10), or None."""
+    import re
+
+    for pattern, (make, smallest) in FAMILIES.items():
+        match = re.fullmatch(pattern, name)
+        if match is None:
+            continue
+        value = int(match.group(1))
+        if not smallest <= value <= MAX_FAMILY_PARAMETER:
+            family = pattern.replace("(\\d+)", "K")
+            raise ConfigError(
+                f"task {name[:80]!r}: {family} needs K between {smallest} and {MAX_FAMILY_PARAMETER}, got {value}"
+            )
+        return make(value)
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
 # The benchmark, in the paper's order.
 
 
@@ -698,16 +867,7 @@ def _build_tasks() -> dict[str, Task]:
         _ref_addition(2),
         input_dim=2,
     )
-    for base in range(3, 8):
-        add(
-            f"Base_{base}_Addition",
-            f"Input: two base-{base} numbers, one digit in [0, {base}) of each per step, least "
-            f"significant first. Output: the base-{base} digits of their sum; the final carry is dropped.",
-            _uniform(0, base, dim=2),
-            _vec_addition(base),
-            _ref_addition(base),
-            input_dim=2,
-        )
+    tasks += [_base_addition(base) for base in range(3, 8)]
     for name, symbol, vectorised, rule in (
         ("Bitwise_Xor", "XOR", np.bitwise_xor, lambda a, b: 1 if a != b else 0),
         ("Bitwise_Or", "OR", np.bitwise_or, lambda a, b: 1 if a == 1 or b == 1 else 0),
@@ -728,15 +888,7 @@ def _build_tasks() -> dict[str, Task]:
         _per_step(lambda x: 1 - x),
         _scalar(lambda seq: [0 if bit == 1 else 1 for bit in seq]),
     )
-    for k in (2, 3, 4):
-        add(
-            f"Parity_Last{k}",
-            f"Input: bits. Output: the parity (sum mod 2) of the current bit and the {k - 1} before "
-            "it; steps before the start count as 0.",
-            bits,
-            _per_step(lambda x, k=k: _window_sum(x, k) % 2),
-            _ref_parity_last(k),
-        )
+    tasks += [_parity_last(k) for k in (2, 3, 4)]
     add(
         "Parity_All",
         "Input: bits. Output: the parity of all bits so far (number of ones mod 2).",
@@ -765,16 +917,7 @@ def _build_tasks() -> dict[str, Task]:
         _per_step(lambda x: np.cumsum(x, axis=1)),
         _scalar(_ref_sum_all),
     )
-    for k in range(2, 8):
-        add(
-            f"Sum_Last{k}",
-            f"Input: integers in [0, 100). Output: the sum of the current input and the {k - 1} "
-            f"before it (fewer at the start). Default length {10 if k <= 4 else 20}, as the authors'.",
-            _uniform(0, 100),
-            _per_step(lambda x, k=k: _window_sum(x, k)),
-            _ref_sum_last(k),
-            length=10 if k <= 4 else 20,
-        )
+    tasks += [_sum_last(k) for k in range(2, 8)]
     add(
         "Current_Number",
         "Input: integers in [0, 100). Output: the current input (the identity).",
@@ -782,19 +925,7 @@ def _build_tasks() -> dict[str, Task]:
         _per_step(lambda x: x),
         _scalar(lambda seq: list(seq)),
     )
-    for k in range(1, 6):
-        add(
-            f"Prev{k}",
-            f"Input: integers in [0, 100). Output: the input {k} step{'s' if k > 1 else ''} earlier; "
-            f"0 for the first {k} step{'s' if k > 1 else ''}."
-            + (
-                " (The authors' script zeroes only 3 steps; their benchmark data zeroes 4.)" if k == 4 else ""
-            ),
-            _uniform(0, 100),
-            _per_step(lambda x, k=k: _shift_right(x, k)),
-            _ref_prev(k),
-            length=20 if k == 5 else 10,
-        )
+    tasks += [_prev(k) for k in range(1, 6)]
     add(
         "Previous_Equals_Current",
         "Input: integers in [0, 8). Output: 1 if the current input equals the previous one, else 0; "
@@ -894,15 +1025,7 @@ def _build_tasks() -> dict[str, Task]:
         _per_step(lambda x: np.broadcast_to(np.arange(x.shape[1]) % 2, x.shape)),
         _scalar(lambda seq: [t % 2 for t in range(len(seq))]),
     )
-    for window, patterns in ((3, "010 or 101"), (4, "0101 or 1010")):
-        add(
-            f"Alternating_Last{window}",
-            f"Input: bits. Output: 1 if the last {window} bits (current included) are {patterns}, "
-            "else 0; steps before the start count as 0.",
-            bits,
-            _vec_alternating(window),
-            _ref_alternating(window),
-        )
+    tasks += [_alternating_last(window) for window in (3, 4)]
     add(
         "Bit_Shift_Right",
         "Input: bits. Output: the previous bit; 0 at the first step.",
@@ -918,25 +1041,8 @@ def _build_tasks() -> dict[str, Task]:
         _ref_dot_product,
         input_dim=2,
     )
-    for divisor in (3, 5, 7):
-        add(
-            f"Div_{divisor}",
-            f"Input: the bits of a binary number, most significant first. Output: the bits of its "
-            f"quotient by {divisor}, aligned with the input (long division: bring down a bit, emit a "
-            f"quotient bit), e.g. 1000010 (66) -> 0010110 (22) for 3. The authors' data delays this "
-            "by one step (a stacking artefact); we keep the aligned form their docstrings describe.",
-            bits,
-            _vec_division(divisor),
-            _ref_division(divisor),
-        )
-    for modulus in range(3, 9):
-        add(
-            f"Add_Mod_{modulus}",
-            f"Input: integers in [0, {modulus}). Output: the sum of the inputs so far, mod {modulus}.",
-            _uniform(0, modulus),
-            _per_step(lambda x, m=modulus: np.cumsum(x, axis=1) % m),
-            _ref_add_mod(modulus),
-        )
+    tasks += [_div(divisor) for divisor in (3, 5, 7)]
+    tasks += [_add_mod(modulus) for modulus in range(3, 9)]
     add(
         "Dithering",
         "Input: brightness values in [0, 16). Output: a 1-bit dithered image: "
