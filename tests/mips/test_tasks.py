@@ -244,3 +244,29 @@ def test_load_task_file_reports_missing_or_unreadable_files(tmp_path):
     fractional.write_text(json.dumps({"inputs": [[0.5]], "outputs": [[1]]}))
     with pytest.raises(DataError, match="integers"):
         load_task_file(fractional)
+
+
+def test_splits_draw_an_untouched_test_set_and_longer_sequences():
+    from intelligible.mips.tasks import splits
+
+    data = splits("Sum_Last3", 100, 40, 30, seed=0, n_long=5, long_length=25)
+    train_x, _, validation_x, _ = split("Sum_Last3", 100, 40, seed=0)
+    np.testing.assert_array_equal(data.train[0], train_x)  # the first two streams are split's
+    np.testing.assert_array_equal(data.validation[0], validation_x)
+    assert data.test[0].shape == (30, 10, 1) and data.long[0].shape == (5, 25, 1)
+    assert not np.array_equal(data.test[0], validation_x[:30])
+    np.testing.assert_array_equal(get_task("Sum_Last3").outputs(data.long[0]), data.long[1])
+    # the test set does not depend on how much training or validation data was asked for
+    np.testing.assert_array_equal(splits("Sum_Last3", 7, 3, 30, seed=0).test[0], data.test[0])
+    assert splits("Sum_Last3", 1, 1, 1, seed=0).long is None
+
+
+def test_family_members_past_the_benchmark_and_their_errors():
+    assert get_task("Sum_Last10").length == 20 and get_task("Add_Mod_17").input_dim == 1
+    assert "Add_Mod_17" not in task_names()  # the benchmark is still the paper's 62
+    with pytest.raises(
+        ConfigError, match=r"task 'Parity_Last0': Parity_LastK needs K between 1 and 10000, got 0"
+    ):
+        get_task("Parity_Last0")
+    with pytest.raises(ConfigError, match="or a family member beyond the benchmark such as Sum_Last10"):
+        get_task("Foo")
