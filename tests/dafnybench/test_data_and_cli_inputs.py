@@ -245,3 +245,15 @@ def test_process_pools_use_single_thread_workers(monkeypatch, verifier):
     verifier.verify_many(["method A() {}", "method B() {}"], workers=2)
     verifier.parse_many(["method A() {}", "method B() {}"], workers=2)
     assert len(seen) == 2 and all(kw["initializer"] is single_thread_worker for kw in seen)
+
+
+def test_programs_that_are_all_comments_are_a_data_defect(dev_tasks, verifier, tmp_path):
+    """Three tasks of the split are all comments; Dafny calls them verified, the harness does not."""
+    from intelligible.dafnybench.data import data_defects
+    from intelligible.dafnybench.experiment import self_check
+
+    empty = [d.test_id for t in dev_tasks for d in data_defects(t) if d.kind == "no_code"]
+    assert empty == ["116", "696", "772"]
+    task = next(t for t in dev_tasks if t.test_id == "116")
+    check = self_check([task], verifier, workers=1)
+    assert check.verified == 0 and check.failures == {"parse_error": ["116"]}

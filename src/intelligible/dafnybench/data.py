@@ -223,18 +223,26 @@ class Defect:
     """A known defect of a task's data."""
 
     test_id: str
-    kind: str  # "dangling_lines" | "escape_hatch" | "assumption" (informational)
+    kind: str  # "no_code" | "dangling_lines" | "escape_hatch" | "assumption" (informational)
     detail: str
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+def has_code(source: str) -> bool:
+    """Whether `source` holds anything but blanks and comments."""
+    return bool(mask(source, literals=False).strip())
+
+
 def data_defects(task: Task) -> list[Defect]:
     """The defects of one task: hint removal that changed code (dangling continuation lines of a
     multi-line hint, a brace removed with a hint line), and hints-removed programs that already
-    contain `assume`/`{:verify false}`-like escape hatches."""
+    contain `assume`/`{:verify false}`-like escape hatches; and a program that is all comments."""
     found: list[Defect] = []
+    if not has_code(task.ground_truth):
+        return [Defect(task.test_id, "no_code", "the ground truth is all comments: there is nothing to verify "
+                       "(Dafny calls an empty program verified)")]  # fmt: skip
     # both programs without any hint must be the same code; the benchmark's line-based removal left
     # the continuation lines of multi-line hints (and once a brace) behind
     removed, truth = tokens(strip_hints(task.hints_removed)), tokens(strip_hints(task.ground_truth))

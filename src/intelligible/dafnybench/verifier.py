@@ -56,9 +56,9 @@ def check_seconds(name: str, value: object, maximum: float = MAX_TIME_LIMIT) -> 
 
 def has_code(source: str) -> bool:
     """Whether `source` holds anything but blanks and comments."""
-    from intelligible.dafnybench.source import mask
+    from intelligible.dafnybench.data import has_code as code_in
 
-    return bool(mask(source, literals=False).strip())
+    return code_in(source)
 
 
 def find_dafny(path: str | os.PathLike | None = None) -> str:
