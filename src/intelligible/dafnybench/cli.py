@@ -30,14 +30,7 @@ def _read_program(path: Path) -> str:
     from intelligible.dafnybench.data import read_data_text, shorten
     from intelligible.dafnybench.verifier import has_code
 
-    text = read_data_text(path) if path.suffix == ".gz" or not path.is_file() else None
-    if text is None:
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except OSError as error:
-            raise DataError(f"{shorten(path)}: cannot read it ({error.strerror or error})") from error
-        except UnicodeDecodeError as error:
-            raise DataError(f"{shorten(path)}: not a UTF-8 text file (byte {error.start})") from error
+    text = read_data_text(path)  # one-line errors: missing, a folder, unreadable, not UTF-8
     if "\x00" in text:
         raise DataError(f"{shorten(path)}: a binary file, not a Dafny program")
     if not has_code(text):
@@ -65,7 +58,7 @@ TIME_OPTION = click.option(
     help="Wall-clock seconds per program (the compatibility layer included), at most one day.",
 )
 WORKERS_OPTION = click.option(
-    "--workers", type=click.IntRange(1, 256), default=2, show_default=True, help="Programs at once."
+    "--workers", type=click.IntRange(1, 256), default=2, show_default=True, help="Parallel workers."
 )
 
 
