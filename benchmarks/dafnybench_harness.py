@@ -41,10 +41,9 @@ def main() -> None:
     )
     parser.add_argument("--skip-single-worker", action="store_true")
     args = parser.parse_args()
-    folder = args.data or default_data_dir()
-    tasks = default_tasks(
-        folder / "test_dev.json" if (folder / "test_dev.json").is_file() else folder / "test.json"
-    )
+    # the bundled development split, $INTELLIGIBLE_DAFNYBENCH_DATA, or the file/folder given
+    tasks = default_tasks(args.data)
+    folder = args.data if args.data is not None and args.data.is_dir() else default_data_dir()
     verifier = Verifier()  # no cache: every program really runs
     sources = [t.ground_truth for t in tasks]
 

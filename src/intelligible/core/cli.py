@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from intelligible.core.config import config_from_dict, config_to_dict, parse_cli_overrides
+from intelligible.core.config import config_from_dict, config_to_dict, parse_cli_overrides, shown
 from intelligible.core.errors import IntelligibleError
 
 # Settings for a command that takes config fields as `--key value`: click passes them on in ctx.args.
@@ -82,9 +82,26 @@ def echo_report(report: Any, out: Path) -> None:
     click.echo(f"report: {out / 'report.md'}")
 
 
+class OutFolder(click.ParamType):
+    """An output folder: not empty (which would silently mean the working directory), not a file."""
+
+    name = "folder"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        if isinstance(value, Path):
+            return value
+        text = str(value)
+        if not text.strip():
+            self.fail("the output folder is empty; give a folder name", param, ctx)
+        path = Path(text)
+        if path.exists() and not path.is_dir():
+            self.fail(f"{shown(text)} is a file, not a folder", param, ctx)
+        return path
+
+
 def out_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The `--out` folder option every writing verb has."""
-    return click.option("--out", type=click.Path(path_type=Path), default=Path(default), show_default=True)
+    return click.option("--out", type=OutFolder(), default=Path(default), show_default=True)
 
 
 def preset_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -84,6 +84,9 @@ def set_env_defaults() -> None:
         count = str(available_cpus())
     except ConfigError:  # a bad override is reported when a command runs, not at import
         count = str(_affinity_cpus())
+    if os.environ.get(ENV_OVERRIDE, "").strip() == "":
+        # a count the user gave one library (OMP_NUM_THREADS=1, say) is meant for all of them
+        count = next((os.environ[n] for n in _THREAD_VARIABLES if os.environ.get(n, "").strip()), count)
     for name in _THREAD_VARIABLES:
         os.environ.setdefault(name, count)
     # Idle OpenMP threads sleep instead of spinning for a while, which on a busy machine steals the
@@ -98,9 +101,8 @@ def configure_threads(threads: int | None = None) -> int:
     if count < 1:
         raise ConfigError(f"the number of threads must be at least 1, got {count}")
     torch = sys.modules.get("torch")
-    if torch is not None and hasattr(torch, "set_num_threads"):
-        if torch.get_num_threads() != count:
-            torch.set_num_threads(count)
+    if torch is not None and hasattr(torch, "set_num_threads") and torch.get_num_threads() != count:
+        torch.set_num_threads(count)
     numba = sys.modules.get("numba")
     if numba is not None and hasattr(numba, "set_num_threads"):
         # numba cannot grow past the pool size fixed when it was first loaded
