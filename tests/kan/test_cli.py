@@ -41,7 +41,7 @@ def test_kan_fit_writes_a_run(capsys, tmp_path):
         (["--lib", "x,sinh"], "unknown symbolic function(s) ['sinh']"),
         (["--width", "2,3,2"], "width must go from the number of variables to 1 output"),
         (["--opt", "SGD"], "opt must be 'LBFGS' or 'Adam'"),
-        (["--grid", "0"], "grid must be an integer >= 1, got 0"),
+        (["--grid", "0"], "grid must be between 1 and 10000, got 0"),
     ],
 )
 def test_kan_fit_errors(capsys, tmp_path, args, message):

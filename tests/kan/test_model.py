@@ -111,3 +111,109 @@ def test_refine_and_prune_keep_float64():
     assert all(p.dtype == torch.float64 for p in finer.parameters())
     assert finer(x).dtype == torch.float64
     assert prune(finer, x).layers[0].coef.dtype == torch.float64
+
+
+def test_e_dotted_names_are_two_files(tmp_path):
+    first, second = KAN([2, 1], seed=1), KAN([2, 1], seed=2)
+    first.save(tmp_path / "model_lr0.01")
+    second.save(tmp_path / "model_lr0.001")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model_lr0.001.json", "model_lr0.001.safetensors", "model_lr0.01.json", "model_lr0.01.safetensors",
+    ]  # fmt: skip
+    x = torch.rand(5, 2)
+    torch.testing.assert_close(KAN.load(tmp_path / "model_lr0.01")(x), first(x))
+    torch.testing.assert_close(KAN.load(tmp_path / "model_lr0.001.json")(x), second(x))
+    torch.testing.assert_close(KAN.load(tmp_path / "model_lr0.001.safetensors")(x), second(x))
+
+
+def test_f_float64_survives_save_and_load(tmp_path):
+    model = KAN([2, 3, 1], grid=4, seed=0).double()
+    x = torch.rand(40, 2, dtype=torch.float64) * 2 - 1
+    model.update_grid(x)
+    model.save(tmp_path / "net")
+    loaded = KAN.load(tmp_path / "net")
+    assert loaded.dtype == torch.float64 and all(
+        t.dtype == torch.float64 for t in loaded.state_dict().values()
+    )
+    assert torch.equal(loaded(x), model(x))
+    # what used to raise a dtype RuntimeError after such a load
+    from intelligible.kan import attribute, prune
+
+    attribute(loaded, x)
+    prune(loaded, x)
+    loaded.plot(x)
+
+
+def test_f_inputs_are_cast_to_the_model_dtype():
+    from intelligible.kan import attribute, prune
+
+    single, double = KAN([2, 3, 1], seed=0), KAN([2, 3, 1], seed=0).double()
+    x32 = torch.rand(30, 2) * 2 - 1
+    assert double(x32).dtype == torch.float64  # no longer silently float32
+    torch.testing.assert_close(double(x32), double(x32.double()))
+    assert single(x32.double()).dtype == torch.float32
+    attribute(single, x32.double())
+    prune(single, x32.double())
+    single.plot(x32.double())
+    ints = torch.tensor([[0, 1], [-1, 0]])
+    torch.testing.assert_close(single(ints), single(ints.float()))
+    assert double.layers[0](x32).dtype == torch.float64
+    with pytest.raises(DataError, match="expected real input"):
+        single(torch.zeros(2, 2, dtype=torch.complex64))
+
+
+@pytest.mark.parametrize(
+    ("width", "message"),
+    [
+        (
+            [4, 2.5, 1],
+            "each width entry must be an integer n >= 1 or \\[n_sum, n_mult\\] \\(integers\\), got 2.5",
+        ),
+        ([2, True, 1], "got True"),
+        ([2, [1, 0.5], 1], "got \\[1, 0.5\\]"),
+        ([2, [1, 1, 1], 1], "got \\[1, 1, 1\\]"),
+        ("2,3,1", "width must list at least"),
+        ([2, -3, 1], "got -3"),
+        ([2, 10**6, 10**6, 1], "would hold"),
+    ],
+)
+def test_f_widths_must_be_positive_integers(width, message):
+    with pytest.raises(ConfigError, match=message):
+        KAN(width)
+
+
+def test_f_grid_k_and_seed_are_checked():
+    with pytest.raises(ConfigError, match="grid must be an integer >= 1, got 2.5"):
+        KAN([2, 1], grid=2.5)
+    with pytest.raises(ConfigError, match="seed must be an integer in 0..2\\*\\*63-1, got -1"):
+        KAN([2, 1], seed=-1)
+    assert KAN([2, 1], seed=2**40).seed == 2**40
+
+
+def test_h_update_grid_refuses_too_few_samples_and_keeps_the_model():
+    model = KAN([2, 3, 1], grid=5, k=3, seed=0)
+    x = torch.rand(200, 2) * 2 - 1
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    assert model.grid_samples_needed() == 16
+    for n in (1, 15):
+        with pytest.raises(DataError, match=f"update_grid needs at least 16 samples .*got {n}"):
+            model.update_grid(x[:n])
+    assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())
+    model.update_grid(x[:16])
+
+
+def test_h_fit_keeps_grids_sound_with_small_batches_and_tiny_datasets():
+    from intelligible.kan import create_dataset, fit
+    from intelligible.kan.train import FitConfig
+
+    data = create_dataset(lambda x: torch.sin(x[:, 0]) + x[:, 1], n_var=2, train_num=200, test_num=100)
+    model = KAN([2, 3, 1], grid=5, seed=0)
+    # a batch of 4 is too small for a grid update: the grid follows the whole training input
+    fit(model, data, FitConfig(opt="Adam", lr=0.01, steps=3, batch=4), show_progress=False)
+    low, high = float(data["train_input"][:, 0].min()), float(data["train_input"][:, 0].max())
+    assert float(model.layers[0].grid[0, 3]) < low + 0.05 and float(model.layers[0].grid[0, -4]) > high - 0.05
+    tiny = {key: value[:5] for key, value in data.items()}
+    grid = model.layers[0].grid.clone()
+    with pytest.warns(UserWarning, match="grid updates skipped: they need at least 16 training samples"):
+        fit(model, tiny, FitConfig(steps=2), show_progress=False)
+    assert torch.equal(model.layers[0].grid, grid)

@@ -92,3 +92,60 @@ def test_symbolic_errors():
         fix_symbolic(model, 3, 0, 0, "sin")
     with pytest.raises(ConfigError, match="is still a spline; run auto_symbolic"):
         symbolic_formula(model)
+
+
+def _max_error(model: KAN, formula: sympy.Expr, x: torch.Tensor, output: int = 0) -> float:
+    names = sorted(formula.free_symbols, key=lambda s: s.name)
+    f = sympy.lambdify(names, formula, "numpy")
+    columns = [x[:, int(s.name.split("_")[1]) - 1].double().numpy() for s in names]
+    with torch.no_grad():
+        truth = model(x)[:, output].double().numpy()
+    return float(abs(f(*columns) - truth).max())
+
+
+def test_d_a_small_factor_on_a_large_scale_is_combined_before_rounding():
+    # 0.7 x^2 fixed as 7e-5 * (100 x)^2: rounding 7e-5 on its own used to give the formula 0
+    model = KAN([1, 1], grid=3, seed=0)
+    fix_symbolic(model, 0, 0, 0, "x^2", params=[100, 0, 7e-5, 0])
+    (formula,) = symbolic_formula(model)
+    x1 = sympy.Symbol("x_1")
+    assert sympy.simplify(formula - sympy.Rational(7, 10) * x1**2) == 0
+    assert str(formula) == "0.7*x_1**2"
+
+
+def test_d_cancelling_constants_and_sensitive_arguments_keep_enough_digits():
+    model = KAN([2, 2], grid=3, seed=0).double()
+    # output 0: (x + 123.456789)^2 - 15241.5787...; the constants cancel, rounded apart they are off by 12
+    fix_symbolic(model, 0, 0, 0, "x^2", params=[1, 123.456789, 1.0, -15241.578750190521])
+    fix_symbolic(model, 0, 1, 0, "x", params=[1, 0, 0.5, 0])
+    # output 1: 2 sin(1000.123456 x + 0.3): four digits of the frequency move the phase by 0.12 x
+    fix_symbolic(model, 0, 0, 1, "sin", params=[1000.123456, 0.3, 2.0, 0])
+    fix_symbolic(model, 0, 1, 1, "x", params=[1, 0, 0.01, 0])
+    x = torch.rand(300, 2, dtype=torch.float64) * 2 - 1
+    formulas = symbolic_formula(model, x=x)
+    for output, formula in enumerate(formulas):
+        with torch.no_grad():
+            scale = float(model(x)[:, output].std())
+        assert _max_error(model, formula, x, output) < 1e-2 * scale, formula
+    assert "123.45" not in str(formulas[0])  # the cancelling constants were multiplied out first
+    assert "1000.12" in str(formulas[1])  # and the frequency kept its digits
+    for output, formula in enumerate(symbolic_formula(model, x=x, digits=17)):
+        assert _max_error(model, formula, x, output) < 1e-9
+
+
+def test_d_formula_digits_are_checked_against_the_model_on_samples():
+    torch.manual_seed(0)
+    model = KAN([2, 3, 1], grid=3, seed=1).double()
+    x = torch.rand(200, 2, dtype=torch.float64) * 2 - 1
+    for layer in range(2):
+        for i in range(model.layers[layer].in_dim):
+            for j in range(model.layers[layer].out_dim):
+                name = ["sin", "x^2", "exp", "tanh"][(i + j + layer) % 4]
+                params = (torch.rand(4, dtype=torch.float64) * 6 - 3).tolist()
+                fix_symbolic(model, layer, i, j, name, params=params)
+    (formula,) = symbolic_formula(model, x=x)
+    with torch.no_grad():
+        scale = float(model(x).std())
+    assert _max_error(model, formula, x) < 1e-2 * scale
+    with pytest.raises(ConfigError, match="digits must be an integer in 1..17"):
+        symbolic_formula(model, digits=0)

@@ -91,3 +91,133 @@ def test_fit_method_matches_function(dataset):
     assert history_a["train_loss"] == pytest.approx(history_b["train_loss"])
     with pytest.raises(TypeError):
         a.fit(dataset, stepz=3)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"test_label": "flat"},
+            r"test_label must have shape \(200, 1\) to match test_input, got \(200,\); add",
+        ),
+        ({"test_label": None}, "dataset has 'test_input' but no 'test_label'; give both or neither"),
+        ({"test_input": None}, "dataset has 'test_label' but no 'test_input'"),
+        (
+            {"test_label": "short"},
+            r"test_label must have shape \(200, 1\) to match test_input, got \(150, 1\)",
+        ),
+        (
+            {"test_input": "wide"},
+            r"dataset\['test_input'\]: expected input of shape \(batch, 2\), got \(200, 3\)",
+        ),
+        (
+            {"train_label": "flat"},
+            r"train_label must have shape \(400, 1\) to match train_input, got \(400,\)",
+        ),
+        ({"test_label": "list"}, r"dataset\['test_label'\] must be a torch tensor, got list"),
+        ({"test_label": "nan"}, r"dataset\['test_label'\] contains NaN or inf"),
+        ({"train_input": "empty"}, r"dataset\['train_input'\] has no samples"),
+    ],
+)
+def test_g_every_split_is_checked_before_training(dataset, change, message):
+    ((key, how),) = change.items()
+    bad = dict(dataset)
+    value = bad[key]
+    if how is None:
+        del bad[key]
+    else:
+        bad[key] = {"flat": value[:, 0], "short": value[:150], "wide": torch.zeros(len(value), 3),
+                    "list": value.tolist(), "nan": value * float("nan"), "empty": value[:0]}[how]  # fmt: skip
+        if how == "empty":
+            bad["train_label"] = bad["train_label"][:0]
+    model = KAN([2, 3, 1], seed=0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(DataError, match=message):
+        fit(model, bad, FitConfig(steps=1), show_progress=False)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_g_test_rmse_is_measured_on_the_test_split(dataset):
+    no_test = {key: dataset[key] for key in ("train_input", "train_label")}
+    model = KAN([2, 3, 1], seed=0)
+    history = fit(model, no_test, FitConfig(steps=2), show_progress=False)
+    assert history["test_loss"] == history["train_loss"]  # documented: no test split, train is scored
+    other = fit(KAN([2, 3, 1], seed=0), dataset, FitConfig(steps=2), show_progress=False)
+    with torch.no_grad():
+        expected = float(torch.sqrt(torch.mean((model(dataset["test_input"]) - dataset["test_label"]) ** 2)))
+    assert other["test_loss"][-1] == pytest.approx(expected, rel=1e-5)
+
+
+def test_g_dataset_dtypes_follow_the_model(dataset):
+    model = KAN([2, 3, 1], seed=0).double()
+    history = fit(model, dataset, FitConfig(steps=2), show_progress=False)  # float32 data, float64 model
+    assert len(history["train_loss"]) == 2 and model.dtype == torch.float64
+
+
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        (FitConfig(lr=float("nan")), "lr must be between 0 and 100, got nan"),
+        (FitConfig(lr=float("inf")), "lr must be between 0 and 100"),
+        (FitConfig(steps=10**30), "steps must be between 1 and 1e\\+07"),
+        (FitConfig(steps=2.5), "steps must be an integer, got 2.5"),
+        (FitConfig(seed=-1), "seed must be an integer in 0..2\\*\\*63-1, got -1"),
+        (FitConfig(seed="abc"), "seed must be an integer in 0..2\\*\\*63-1, got 'abc'"),
+        (FitConfig(lamb=float("nan")), "lamb must be between 0"),
+        (FitConfig(batch=1.5), "batch must be -1"),
+    ],
+)
+def test_c_implausible_numbers_are_refused(dataset, cfg, message):
+    with pytest.raises(ConfigError, match=message):
+        fit(KAN([2, 1]), dataset, cfg)
+
+
+def test_c_fit_memory_estimate():
+    from intelligible.kan.experiment import FitRunConfig
+    from intelligible.kan.train import fit_memory_bytes
+
+    assert fit_memory_bytes([2, 5, 1], 5, 3, 1000, 1000) < 10 * 2**20
+    assert fit_memory_bytes([2, 5, 1], 5, 3, 999_999_999_999, 1000) > 2**40
+    with pytest.raises(ConfigError, match="need about .* of memory, but only"):
+        FitRunConfig(train_num=900_000_000, test_num=900_000_000).validate()
+
+
+@pytest.mark.parametrize("opt", ["LBFGS", "Adam"])
+def test_a_interrupted_fit_resumes_to_the_same_model(dataset, opt, tmp_path):
+    from intelligible.core.runs import RunDir
+    from intelligible.kan.train import FitCheckpoint
+
+    cfg = FitConfig(opt=opt, lr=1.0 if opt == "LBFGS" else 0.02, steps=8, batch=-1 if opt == "LBFGS" else 64,
+                    stop_grid_update_step=6, grid_update_num=3)  # fmt: skip
+    whole = KAN([2, 3, 1], seed=0)
+    expected = fit(whole, dataset, cfg, show_progress=False)
+
+    saved = []
+
+    def stop(step, metrics):
+        if step == 5:
+            raise KeyboardInterrupt
+
+    cut = KAN([2, 3, 1], seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        fit(
+            cut,
+            dataset,
+            cfg,
+            show_progress=False,
+            callback=stop,
+            on_checkpoint=saved.append,
+            checkpoint_every=3,
+        )
+    assert [c.step for c in saved] == [3, 5]  # periodic, then Ctrl-C: the state after the last finished step
+    run = RunDir(tmp_path)  # through the checkpoint files, as a resumed run reads them
+    run.save_checkpoint(saved[-1].tensors, saved[-1].state)
+    tensors, state = run.load_checkpoint()
+    checkpoint = FitCheckpoint(state["step"], tensors, state)
+    resumed = checkpoint.model()
+    rest = fit(resumed, dataset, cfg, show_progress=False, resume=checkpoint)
+    assert rest["train_loss"] == expected["train_loss"][5:]
+    for (key, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), key
+    with pytest.raises(ConfigError, match="does not have the checkpoint's structure"):
+        fit(KAN([2, 3, 1], seed=0), dataset, cfg, show_progress=False, resume=checkpoint)

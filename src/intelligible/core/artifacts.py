@@ -29,7 +29,8 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
     base = Path(path)
     if base.suffix in (".safetensors", ".json"):
         base = base.with_suffix("")
-    return base.with_suffix(".safetensors"), base.with_suffix(".json")
+    # append, never replace: in "model_lr0.01" the ".01" is part of the name, not an extension
+    return base.with_name(base.name + ".safetensors"), base.with_name(base.name + ".json")
 
 
 def save_artifact(

@@ -17,16 +17,22 @@ def cli() -> None:
 
 @cli.command(name="fit", context_settings=OVERRIDES)
 @out_option("runs/kan-fit")
+@click.option(
+    "--resume", is_flag=True, help="Continue the interrupted run in --out from its last checkpoint."
+)
+@click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out.")
 @click.pass_context
-def fit(ctx: click.Context, out: Path) -> None:
+def fit(ctx: click.Context, out: Path, resume: bool, overwrite: bool) -> None:
     """Fit a KAN to --function (e.g. "exp(sin(pi*x0)+x1**2)"); --symbolic distils it to a formula.
 
     Options: --function, --width 2,5,1, --grid, --k, --opt LBFGS|Adam, --steps, --lr, --batch,
-    --lamb, --train-num, --test-num, --range-low, --range-high, --symbolic, --lib x,x^2,exp,sin, --seed.
+    --lamb, --train-num, --test-num, --range-low, --range-high, --symbolic, --lib x,x^2,exp,sin, --seed,
+    --checkpoint-every. Each step is logged to OUT/metrics.jsonl as it finishes; a checkpoint is
+    written every --checkpoint-every steps and on Ctrl-C, and --resume continues from it.
     """
     from intelligible.kan.experiment import FitRunConfig, fit_run
 
-    summary = fit_run(config_from_args(FitRunConfig, ctx.args), out)
+    summary = fit_run(config_from_args(FitRunConfig, ctx.args), out, resume=resume, overwrite=overwrite)
     click.echo(f"test RMSE {summary['test_rmse']:.3e}")
     if "formula" in summary:
         click.echo(f"formula: {summary['formula']}  (test RMSE {summary['symbolic_test_rmse']:.3e})")

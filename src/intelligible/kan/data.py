@@ -44,8 +44,13 @@ def create_dataset(
         y = y.unsqueeze(1) if y.dim() == 1 else y
         if y.shape[0] != n:
             raise DataError(f"f returned {tuple(y.shape)} for {n} samples; expected ({n},) or ({n}, n_out)")
-        if not torch.isfinite(y).all():
-            raise DataError("f returned NaN or inf on the sampling box; narrow `ranges`")
+        bad = ~torch.isfinite(y)
+        if bool(bad.any()):
+            first = x[int(torch.nonzero(bad)[0, 0])].tolist()
+            raise DataError(
+                f"f returned NaN or inf at {int(bad.any(dim=1).sum())} of {n} sample points "
+                f"(e.g. at x = {[round(v, 4) for v in first[:4]]}); narrow `ranges`"
+            )
         return x, y.to(dtype)
 
     train_input, train_label = sample(train_num)

@@ -17,8 +17,8 @@ import sympy
 import torch
 from torch import Tensor
 
-from intelligible.core.config import config_to_dict, to_jsonable
-from intelligible.core.errors import ConfigError
+from intelligible.core.config import config_to_dict, shown, to_jsonable
+from intelligible.core.errors import ConfigError, DataError
 from intelligible.core.report import Claim, Report
 from intelligible.core.runs import RunDir, atomic_write_text, ensure_writable_dir
 from intelligible.core.seeding import seed_everything
@@ -27,10 +27,16 @@ from intelligible.kan.model import KAN
 from intelligible.kan.physics import poisson_loss
 from intelligible.kan.prune import prune
 from intelligible.kan.symbolic import auto_symbolic, symbolic_formula
-from intelligible.kan.train import FitConfig, fit
+from intelligible.kan.train import MAX_STEPS, FitCheckpoint, FitConfig, check_fit_memory, check_number, fit
 from intelligible.symbolic.library import SYMBOLIC_LIB
 from intelligible.symbolic.parse import parse_formula
 from intelligible.symbolic.simplify import same_expression, snap_constants
+
+MAX_SAMPLES = 10**9  # per split; the memory check below usually refuses far fewer
+MAX_GRID = 10_000
+MAX_K = 10
+MAX_NODES = 100_000
+KIND = "kan-fit"
 
 
 @dataclass
@@ -53,62 +59,164 @@ class FitRunConfig:
     symbolic: bool = False  # prune, auto_symbolic over `lib`, polish, print the formula
     lib: tuple[str, ...] = ()  # empty: the whole library
     seed: int = 0
+    checkpoint_every: int = 25  # steps; a checkpoint is also written at the end of each stage and on Ctrl-C
 
     def validate(self) -> None:
+        """Every value in range and the run within this machine's memory; ConfigError otherwise."""
         if len(self.width) < 2 or self.width[-1] != 1:
             raise ConfigError(
                 f"width must go from the number of variables to 1 output, got {list(self.width)}"
             )
+        for entry in self.width:
+            check_number("each width entry", entry, 1, MAX_NODES, integer=True)
+        check_number("grid", self.grid, 1, MAX_GRID, integer=True)
+        check_number("k", self.k, 1, MAX_K, integer=True)
         unknown = [name for name in self.lib if name not in SYMBOLIC_LIB]
         if unknown:
             raise ConfigError(f"unknown symbolic function(s) {unknown}; valid: {', '.join(SYMBOLIC_LIB)}")
-        FitConfig(opt=self.opt, steps=self.steps, lr=self.lr, batch=self.batch).validate()
+        FitConfig(opt=self.opt, steps=self.steps, lr=self.lr, batch=self.batch, lamb=self.lamb,
+                  seed=self.seed).validate()  # fmt: skip
+        check_number("train_num", self.train_num, 1, MAX_SAMPLES, integer=True)
+        check_number("test_num", self.test_num, 1, MAX_SAMPLES, integer=True)
+        check_number("checkpoint_every", self.checkpoint_every, 1, MAX_STEPS, integer=True)
+        for name in ("range_low", "range_high"):
+            check_number(name, getattr(self, name), -1e15, 1e15)
+        if not self.range_low < self.range_high:
+            raise ConfigError(
+                f"range_low must be below range_high, got {self.range_low:g} and {self.range_high:g}"
+            )
+        # the symbolic stage refines the grid 4x; the estimate covers the largest network trained
+        grid = self.grid * 4 if self.symbolic else self.grid
+        check_fit_memory(list(self.width), grid, self.k, self.train_num, self.test_num, self.batch)
+
+    def stages(self) -> list[tuple[str, FitConfig]]:
+        """The fits of a run, in order: the fit, and with `symbolic` the paper's recipe after it."""
+        fit_cfg = FitConfig(
+            opt=self.opt, steps=self.steps, lr=self.lr, batch=self.batch, lamb=self.lamb, seed=self.seed
+        )
+        if not self.symbolic:
+            return [("fit", fit_cfg)]
+        retrain = FitConfig(opt=self.opt, steps=self.steps, lr=self.lr, batch=self.batch, seed=self.seed)
+        polish = FitConfig(opt=self.opt, steps=self.steps, lr=self.lr, update_grid=False, seed=self.seed)
+        return [("fit", fit_cfg), ("pruned", retrain), ("refined", retrain), ("symbolic", polish)]
 
 
-def fit_run(config: FitRunConfig, out_dir: str | Path) -> dict:
-    """Fit a KAN to `config.function` in a run folder; returns the summary written to summary.json."""
-    config.validate()
+def _target(config: FitRunConfig) -> Callable[[Tensor], Tensor]:
+    """The parsed --function, refusing sample points where it is NaN or infinite."""
     formula = parse_formula(config.function, n_var=config.width[0])
-    run = RunDir.create(out_dir, config, config.seed)
+
+    def target(x: Tensor) -> Tensor:
+        y = formula(x)
+        bad = ~torch.isfinite(y)
+        if bool(bad.any()):
+            first = x[int(torch.nonzero(bad)[0, 0])].tolist()
+            raise DataError(
+                f"the function {shown(config.function)} is NaN or infinite at {int(bad.sum())} of {len(y)} "
+                f"sample points in [{config.range_low:g}, {config.range_high:g}] (e.g. at x = "
+                f"{[round(v, 4) for v in first[:4]]}); change --range-low/--range-high or the function"
+            )
+        return y
+
+    return target
+
+
+def _between_stages(name: str, model: KAN, config: FitRunConfig, dataset: dict, results: dict) -> KAN:
+    """The step of the paper's recipe before stage `name`: prune, refine, or snap edges to functions."""
+    x = dataset["train_input"]
+    if name == "pruned":
+        return prune(model, x)
+    if name == "refined":
+        return model.refine(config.grid * 4, x)  # a finer grid sharpens each edge's curve
+    if name == "symbolic":
+        chosen = auto_symbolic(model, x, lib=list(config.lib) or None)
+        results["edges"] = {f"{layer},{i},{j}": fn for (layer, i, j), (fn, _) in chosen.items()}
+    return model
+
+
+def fit_run(
+    config: FitRunConfig, out_dir: str | Path, *, resume: bool = False, overwrite: bool = False
+) -> dict:
+    """Fit a KAN to `config.function` in a run folder; returns the summary written to summary.json.
+
+    Everything (config, formula, data, --out) is checked before the folder is touched. Each step is
+    appended to metrics.jsonl as it finishes; a checkpoint (model, optimiser, mini-batch generator,
+    stage and step) is written every `checkpoint_every` steps, at the end of each stage and on
+    Ctrl-C. `resume=True` continues from it: the steps after the checkpoint are dropped from the
+    metrics and run again, so each step is logged once, and the summary covers the whole run.
+    """
+    if resume and overwrite:
+        raise ConfigError("--resume continues the run in --out and --overwrite replaces it; give only one")
+    config.validate()
+    target = _target(config)
+    RunDir.check(out_dir, config, config.seed, resume=resume, overwrite=overwrite, kind=KIND)
+    existing = RunDir(out_dir)
+    if resume and existing.config_path.is_file() and (existing.path / "summary.json").is_file():
+        return json.loads((existing.path / "summary.json").read_text(encoding="utf-8"))  # already finished
+    saved = existing.load_checkpoint() if resume and existing.config_path.is_file() else None
     seed_everything(config.seed)
     dataset = create_dataset(
-        formula, n_var=config.width[0], ranges=(config.range_low, config.range_high),
+        target, n_var=config.width[0], ranges=(config.range_low, config.range_high),
         train_num=config.train_num, test_num=config.test_num, seed=config.seed,
     )  # fmt: skip
-    model = KAN(list(config.width), grid=config.grid, k=config.k, seed=config.seed)
-    schedule = FitConfig(
-        opt=config.opt,
-        steps=config.steps,
-        lr=config.lr,
-        batch=config.batch,
-        lamb=config.lamb,
-        seed=config.seed,
-    )
-    history = fit(model, dataset, schedule)
-    for step, (train, test) in enumerate(zip(history["train_loss"], history["test_loss"])):
-        run.log_metrics(step, train_rmse=train, test_rmse=test)
-    summary: dict = {"function": config.function, "test_rmse": history["test_loss"][-1]}
+    stages = config.stages()
+    results: dict = {}
+    stage, elapsed_before, sessions = 0, 0.0, 1
+    checkpoint = None
+    if saved is not None:
+        tensors, state = saved
+        try:
+            stage, elapsed_before, sessions = (
+                int(state["stage"]),
+                float(state["elapsed_s"]),
+                state["sessions"] + 1,
+            )
+            results = dict(state["results"])
+            checkpoint = FitCheckpoint(int(state["step"]), tensors, state)
+            model = checkpoint.model()
+        except (KeyError, TypeError, ValueError) as error:
+            raise DataError(f"the checkpoint in {existing.path} cannot be resumed: {error}") from None
+    else:
+        model = KAN(list(config.width), grid=config.grid, k=config.k, seed=config.seed)
+    # everything is checked: from here on the folder is written
+    run = RunDir.create(out_dir, config, config.seed, resume=resume, overwrite=overwrite, kind=KIND)
+    offsets = [sum(cfg.steps for _, cfg in stages[:index]) for index in range(len(stages) + 1)]
+    run.truncate_metrics(offsets[stage] + (checkpoint.step if checkpoint else 0) - 1)
+    started = time.perf_counter()
+
+    def elapsed() -> float:
+        return elapsed_before + time.perf_counter() - started
+
+    for index in range(stage, len(stages)):
+        name, schedule = stages[index]
+        if checkpoint is None and index > 0:
+            model = _between_stages(name, model, config, dataset, results)
+
+        def log(step: int, metrics: dict, name: str = name, index: int = index) -> None:
+            results[f"{name}_test_rmse"] = metrics["test_rmse"]
+            run.log_metrics(offsets[index] + step, stage=name, **metrics)
+
+        def save(state: FitCheckpoint, index: int = index) -> None:
+            run.save_checkpoint(state.tensors, {**state.state, "stage": index, "elapsed_s": elapsed(),
+                                                "sessions": sessions, "results": results})  # fmt: skip
+
+        fit(model, dataset, schedule, callback=log, on_checkpoint=save,
+            checkpoint_every=config.checkpoint_every, resume=checkpoint)  # fmt: skip
+        checkpoint = None
+    summary: dict = {
+        "function": config.function,
+        "test_rmse": results["fit_test_rmse"],
+        "steps": offsets[-1],
+        "elapsed_s": elapsed(),
+        "sessions": sessions,
+    }
     if config.symbolic:
-        # the paper's recipe: prune, retrain the smaller network, then snap edges to functions and polish
-        retrain = FitConfig(
-            opt=config.opt, steps=config.steps, lr=config.lr, batch=config.batch, seed=config.seed
+        (expression,) = symbolic_formula(
+            model, var_names=[f"x{i}" for i in range(config.width[0])], x=dataset["train_input"]
         )
-        model = prune(model, dataset["train_input"])
-        fit(model, dataset, retrain)
-        model = model.refine(
-            config.grid * 4, dataset["train_input"]
-        )  # a finer grid sharpens each edge's curve
-        fit(model, dataset, retrain)
-        chosen = auto_symbolic(model, dataset["train_input"], lib=list(config.lib) or None)
-        polish = FitConfig(
-            opt=config.opt, steps=config.steps, lr=config.lr, update_grid=False, seed=config.seed
-        )
-        history = fit(model, dataset, polish)
-        (expression,) = symbolic_formula(model, var_names=[f"x{i}" for i in range(config.width[0])])
         summary.update(
-            symbolic_test_rmse=history["test_loss"][-1],
+            symbolic_test_rmse=results["symbolic_test_rmse"],
             formula=str(expression),
-            edges={f"{layer},{i},{j}": name for (layer, i, j), (name, _) in chosen.items()},
+            edges=results["edges"],
             pruned_width=[list(w) for w in model.width],
         )
     model.save(run.path / "model")

@@ -82,9 +82,14 @@ class KANLayer(nn.Module):
     def n_bases(self) -> int:
         return self.n_intervals + self.k
 
-    def _check(self, x: Tensor) -> None:
-        if x.dim() != 2 or x.shape[1] != self.in_dim:
-            raise DataError(f"expected input of shape (batch, {self.in_dim}), got {tuple(x.shape)}")
+    def _check(self, x: Tensor) -> Tensor:
+        """`x` checked for shape and cast to the weights' dtype (outputs always have the layer's dtype)."""
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.in_dim:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise DataError(f"expected input of shape (batch, {self.in_dim}), got {shape}")
+        if x.is_complex():
+            raise DataError(f"expected real input, got a {x.dtype} tensor")
+        return x.to(self.coef.dtype)
 
     def basis(self, x: Tensor) -> Tensor:
         """Spline basis values (batch, in, G + k) of the layer's grid at x."""
@@ -113,7 +118,7 @@ class KANLayer(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        self._check(x)
+        x = self._check(x)
         if self.fast_backward and _kernels.supported(x):
             weights = self.edge_weights().view(self.in_dim, self.n_bases + 1, self.out_dim)
             out = _kernels.fused_layer(x, weights, self.grid, self.k, self.base, uniform=self.uniform)
@@ -145,13 +150,14 @@ class KANLayer(nn.Module):
 
     def numeric_edge_activations(self, x: Tensor) -> Tensor:
         """Per-edge outputs (batch, out, in) of the spline edges only (symbolic edges give zero)."""
-        self._check(x)
+        x = self._check(x)
         spline = torch.einsum("bim,imo->boi", self.basis(x), self.coef)
         base = BASE_FUNCTIONS[self.base](x).unsqueeze(1)
         return (self.scale_base.T * base + self.scale_sp.T * spline) * (self.mask * (1 - self.sym_mask)).T
 
     def edge_activations(self, x: Tensor) -> Tensor:
         """Per-edge outputs (batch, out, in); only for inspection, plotting and regularisation."""
+        x = self._check(x)
         acts = self.numeric_edge_activations(x)
         if bool(self.sym_mask.any()):
             acts = acts + self.symbolic_edges(x)

@@ -7,6 +7,7 @@ multiplication node is the product of two consecutive sub-nodes after the sums.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,23 +16,58 @@ import torch
 from torch import Tensor, nn
 
 from intelligible.core.artifacts import load_artifact, save_artifact
+from intelligible.core.config import shown
 from intelligible.core.errors import ConfigError, DataError
 from intelligible.kan.layer import KANLayer
 from intelligible.kan.spline import bspline_basis, uniform_grid
 
 
+def _is_count(value: object) -> bool:
+    # bool is an Integral, but True for a width is a mistake; numpy integers are welcome
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _parse_width(width: Sequence[int | Sequence[int]]) -> list[tuple[int, int]]:
-    if not isinstance(width, Sequence) or len(width) < 2:
-        raise ConfigError(f"width must list at least an input and an output size, got {width!r}")
+    if isinstance(width, (str, bytes)) or not isinstance(width, Sequence) or len(width) < 2:
+        raise ConfigError(f"width must list at least an input and an output size, got {shown(width)}")
     parsed = []
     for entry in width:
-        pair = (int(entry), 0) if isinstance(entry, int) else tuple(int(v) for v in entry)
-        if len(pair) != 2 or pair[0] < 0 or pair[1] < 0 or sum(pair) == 0:
-            raise ConfigError(f"each width entry must be n >= 1 or [n_sum, n_mult], got {entry!r}")
+        if _is_count(entry):
+            pair = (int(entry), 0)
+        elif (
+            isinstance(entry, Sequence)
+            and not isinstance(entry, (str, bytes))
+            and len(entry) == 2
+            and all(_is_count(v) for v in entry)
+        ):
+            pair = (int(entry[0]), int(entry[1]))
+        else:
+            pair = (-1, -1)
+        if pair[0] < 0 or pair[1] < 0 or sum(pair) == 0:
+            raise ConfigError(
+                f"each width entry must be an integer n >= 1 or [n_sum, n_mult] (integers), got {shown(entry)}"
+            )
         parsed.append(pair)
     if parsed[0][1]:
         raise ConfigError("the input layer cannot have multiplication nodes")
     return parsed
+
+
+# A network beyond this many numbers (about 16 GiB in float32) is a typo, not a model to allocate.
+MAX_PARAMETERS = 4 * 10**9
+
+
+def _check_size(width: list[tuple[int, int]], grid: object, k: object) -> None:
+    for name, value in (("grid", grid), ("k", k)):
+        if not _is_count(value) or value < 1:
+            raise ConfigError(f"{name} must be an integer >= 1, got {shown(value)}")
+    numbers_per_edge = int(grid) + int(k) + 7  # coefficients, two scales, mask, four symbolic parameters
+    edges = sum((a + b) * (c + 2 * d) for (a, b), (c, d) in zip(width, width[1:]))
+    if edges * numbers_per_edge > MAX_PARAMETERS:
+        raise ConfigError(
+            f"a KAN of width {[list(w) for w in width]} with grid {grid} would hold "
+            f"{edges * numbers_per_edge:.3g} numbers (at most {MAX_PARAMETERS:.0e}); use a smaller width or grid"
+        )
 
 
 class KAN(nn.Module):
@@ -51,6 +87,9 @@ class KAN(nn.Module):
     ) -> None:
         super().__init__()
         self.width = _parse_width(width)
+        _check_size(self.width, grid, k)
+        if not _is_count(seed) or not 0 <= seed < 2**63:
+            raise ConfigError(f"seed must be an integer in 0..2**63-1, got {shown(seed)}")
         if not 0.0 <= grid_eps <= 1.0:
             raise ConfigError(f"grid_eps must be in [0, 1] (0: quantile grid, 1: uniform), got {grid_eps}")
         self.grid_size, self.k, self.grid_eps, self.seed = grid, k, grid_eps, seed
@@ -82,10 +121,20 @@ class KAN(nn.Module):
         sums, subnodes = h[:, :n_sum], h[:, n_sum:]
         return torch.cat([sums, subnodes[:, 0::2] * subnodes[:, 1::2]], dim=1)
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating-point type of the weights; inputs are cast to it."""
+        return self.layers[0].coef.dtype
+
     def check_input(self, x: Tensor) -> Tensor:
+        """`x` as a (batch, in_dim) tensor of the model's dtype (integer or other float inputs are cast,
+        so outputs always have the model's dtype); DataError for a wrong shape, complex or non-finite values."""
         if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.in_dim:
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise DataError(f"expected input of shape (batch, {self.in_dim}), got {shape}")
+        if x.is_complex():
+            raise DataError(f"expected real input, got a {x.dtype} tensor")
+        x = x.to(self.dtype)
         if not torch.isfinite(x).all():
             raise DataError("input contains NaN or inf values")
         return x
@@ -139,37 +188,73 @@ class KAN(nn.Module):
             "layer_intervals": [layer.n_intervals for layer in self.layers],
             "layer_uniform": [layer.uniform for layer in self.layers],
             "layer_symbolic_names": [layer.sym_names for layer in self.layers],
+            "dtype": _dtype_name(self.dtype),
         }
 
     def save(self, path: str | Path) -> Path:
-        """Save as `<path>.safetensors` + `<path>.json` (kind "kan")."""
+        """Save as `<path>.safetensors` + `<path>.json` (kind "kan"); the extensions are appended, so
+        "model_lr0.01" and "model_lr0.001" are two files. The dtype is kept."""
         return save_artifact(path, "kan", self.config(), self.state_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> KAN:
+        """A model saved by `save`, with its grids, symbolic edges and dtype."""
         _, config, tensors = load_artifact(path, kind="kan")
-        model = cls(config["width"], config["grid"], config["k"], seed=config["seed"], base=config["base"],
-                    grid_eps=config["grid_eps"])  # fmt: skip
-        names = config.get("layer_symbolic_names") or [layer.sym_names for layer in model.layers]
-        for layer, intervals, uniform, sym in zip(
-            model.layers, config["layer_intervals"], config["layer_uniform"], names
-        ):
-            layer.n_intervals, layer.uniform, layer.sym_names = intervals, uniform, [list(row) for row in sym]
-            layer.grid = torch.empty(layer.in_dim, intervals + 1 + 2 * layer.k)
-            layer.coef = nn.Parameter(torch.empty(layer.in_dim, intervals + layer.k, layer.out_dim))
+        return cls.from_config(config, tensors, source=str(path))
+
+    @classmethod
+    def from_config(cls, config: dict, tensors: dict[str, Tensor], *, source: str = "the checkpoint") -> KAN:
+        """Rebuild a model from `config()` and a state dict (what `save` and checkpoints hold)."""
+        try:
+            dtype = _dtype_from(config, tensors)
+            model = cls(config["width"], config["grid"], config["k"], seed=config["seed"], base=config["base"],
+                        grid_eps=config["grid_eps"]).to(dtype)  # fmt: skip
+            names = config.get("layer_symbolic_names") or [layer.sym_names for layer in model.layers]
+            for layer, intervals, uniform, sym in zip(
+                model.layers, config["layer_intervals"], config["layer_uniform"], names, strict=True
+            ):
+                layer.n_intervals, layer.uniform, layer.sym_names = (
+                    int(intervals),
+                    bool(uniform),
+                    [list(r) for r in sym],
+                )
+                layer.grid = torch.empty(layer.in_dim, layer.n_intervals + 1 + 2 * layer.k, dtype=dtype)
+                layer.coef = nn.Parameter(
+                    torch.empty(layer.in_dim, layer.n_bases, layer.out_dim, dtype=dtype)
+                )
+        except (KeyError, TypeError, ValueError) as error:  # ConfigError is a ValueError too
+            raise DataError(f"{source} does not describe a KAN: {str(error).splitlines()[0]}") from None
         try:
             model.load_state_dict(tensors)
         except RuntimeError as error:
             raise DataError(
-                f"weights in {path} do not match the saved structure: {str(error).splitlines()[0]}"
+                f"weights in {source} do not match the saved structure: {str(error).splitlines()[0]}"
             ) from None
         return model
 
     # ------------------------------------------------------------------ grids
+    def grid_samples_needed(self) -> int:
+        """How many samples `update_grid` needs: two per spline coefficient of the finest layer.
+
+        With fewer, the least-squares refit is underdetermined (the ridge alone decides the
+        coefficients) and the new grid spans only the few samples: a trained model is wrecked.
+        """
+        return max(2 * layer.n_bases for layer in self.layers)
+
     @torch.no_grad()
     def update_grid(self, x: Tensor, *, ridge: float = 1e-6) -> None:
         """Move every layer's grid to cover the samples (quantile/uniform blend by grid_eps) and refit
-        the splines by least squares so each edge function stays what it was on the samples."""
+        the splines by least squares so each edge function stays what it was on the samples.
+
+        Needs at least `grid_samples_needed()` samples (DataError otherwise, the model unchanged)."""
+        x = self.check_input(x)
+        needed = self.grid_samples_needed()
+        if x.shape[0] < needed:
+            raise DataError(
+                f"update_grid needs at least {needed} samples (two per spline coefficient: grid "
+                f"{max(layer.n_intervals for layer in self.layers)}, k {self.k}), got {x.shape[0]}; "
+                "pass more samples, e.g. the whole training input. The grid was left as it was."
+            )
         for layer, inputs in zip(self.layers, self.layer_inputs(x)):
             new_grid = _grid_from_samples(inputs, layer.n_intervals, layer.k, self.grid_eps)
             _refit(layer, inputs, new_grid, layer.n_intervals, ridge)
@@ -199,6 +284,29 @@ class KAN(nn.Module):
             new.grid = new.grid.new_empty(grid.shape)
             _refit(new, inputs, grid, new_grid, ridge, source=old)
         return finer
+
+
+_DTYPES = {
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+}
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _dtype_from(config: dict, tensors: dict[str, Tensor]) -> torch.dtype:
+    """The saved dtype: from the config (files written since it is recorded), else from the weights."""
+    name = config.get("dtype")
+    if name is not None:
+        if name not in _DTYPES:
+            raise ValueError(f"unknown dtype {name!r}")
+        return _DTYPES[name]
+    coef = tensors.get("layers.0.coef")
+    return coef.dtype if coef is not None and coef.is_floating_point() else torch.float32
 
 
 def _grid_samples(model: KAN, n: int = 512) -> Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import sympy
 import torch
 from torch import Tensor
@@ -148,13 +149,45 @@ def auto_symbolic(
     return chosen
 
 
-def symbolic_formula(model: KAN, var_names: Sequence[str] | None = None, digits: int = 4) -> list[sympy.Expr]:
-    """The network as one sympy expression per output; every active edge must be symbolic."""
+_POLYNOMIAL_DEGREE = {"x": 1, "x^2": 2, "x^3": 3, "x^4": 4, "x^5": 5}
+_MAX_EXPANDED_TERMS = 64  # expand c * (a * u + b)^p only while it stays this small
+_CHECK_SAMPLES = 256
+
+
+def symbolic_formula(
+    model: KAN,
+    var_names: Sequence[str] | None = None,
+    digits: int = 4,
+    *,
+    x: Tensor | None = None,
+    rtol: float = 1e-3,
+) -> list[sympy.Expr]:
+    """The network as one sympy expression per output; every active edge must be symbolic.
+
+    Constants are combined at full precision first (numeric factors multiply out, like terms collect,
+    polynomial edges of small sums are expanded, exp(a u + b) becomes exp(b) exp(a u)), then rounded
+    to `digits` significant digits, near-integers and multiples of pi snapped. The rounded formula is
+    checked on samples (`x`, network inputs; else points spread over the input grid range) against
+    the full-precision one: where rounding moves the output by more than `rtol` times its scale (its
+    standard deviation over the samples), more digits are kept, up to full precision.
+    """
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 17:
+        raise ConfigError(f"digits must be an integer in 1..17, got {digits!r}")
+    if not (isinstance(rtol, (int, float)) and math.isfinite(rtol) and rtol > 0):
+        raise ConfigError(f"rtol must be a positive number, got {rtol!r}")
     n_in = model.in_dim
     names = list(var_names) if var_names is not None else [f"x_{i + 1}" for i in range(n_in)]
     if len(names) != n_in:
         raise ConfigError(f"var_names has {len(names)} names for {n_in} inputs")
-    nodes: list[sympy.Expr] = list(sympy.symbols(names))
+    symbols = list(sympy.symbols(names))
+    exact = _exact_formula(model, symbols)
+    samples = _check_samples(model, x)
+    return [_displayed(expr, symbols, samples, digits, rtol) for expr in exact]
+
+
+def _exact_formula(model: KAN, symbols: list[sympy.Symbol]) -> list[sympy.Expr]:
+    """The network's outputs at full precision, constants combined (see `symbolic_formula`)."""
+    nodes: list[sympy.Expr] = list(symbols)
     for index, kan_layer in enumerate(model.layers):
         subnodes = []
         for j in range(kan_layer.out_dim):
@@ -166,8 +199,8 @@ def symbolic_formula(model: KAN, var_names: Sequence[str] | None = None, digits:
                     raise ConfigError(
                         f"edge (layer {index}, {i} -> {j}) is still a spline; run auto_symbolic or fix_symbolic first"
                     )
-                a, b, c, d = (_round(v, digits) for v in kan_layer.sym_params[i, j].tolist())
-                total += c * get_function(kan_layer.sym_names[i][j]).sympy_fn(a * nodes[i] + b) + d
+                params = kan_layer.sym_params[i, j].tolist()
+                total += _edge(kan_layer.sym_names[i][j], *params, nodes[i], symbols)
             subnodes.append(total)
         n_sum, n_mult = model.width[index + 1]
         nodes = subnodes[:n_sum] + [
@@ -176,14 +209,95 @@ def symbolic_formula(model: KAN, var_names: Sequence[str] | None = None, digits:
     return nodes
 
 
-def _round(value: float, digits: int) -> sympy.Expr:
-    """Round to `digits` significant decimals; exact integers and pi multiples become exact numbers."""
-    if abs(value - round(value)) < 10 ** (-digits):
-        return sympy.Integer(round(value))
-    for multiple in (1, 2, 0.5):
-        if abs(value - multiple * math.pi) < 10 ** (-digits) or abs(value + multiple * math.pi) < 10 ** (
-            -digits
-        ):
-            sign = 1 if value > 0 else -1
-            return sign * sympy.nsimplify(multiple) * sympy.pi
-    return sympy.Float(float(f"{value:.{digits}g}"), digits + 2)  # significant digits, not decimal places
+def _number(value: float) -> sympy.Expr:
+    """`value` at full precision; exact integers (default parameters 1, 0) stay exact."""
+    return sympy.Integer(int(value)) if float(value).is_integer() else sympy.Float(value, 17)
+
+
+def _edge(name: str, a: float, b: float, c: float, d: float, u: sympy.Expr, symbols: list) -> sympy.Expr:
+    """c * f(a * u + b) + d, with the constants combined before anything is rounded."""
+    fn = get_function(name)
+    if name == "0" or c == 0:
+        return _number(d)
+    inner = _number(a) * u + _number(b)
+    degree = _POLYNOMIAL_DEGREE.get(name)
+    if (
+        degree is not None
+        and math.comb(len(sympy.Add.make_args(inner)) + degree - 1, degree) <= _MAX_EXPANDED_TERMS
+    ):
+        # c (a u + b)^2 + d = c a^2 u^2 + 2 c a b u + (c b^2 + d): a large a with a tiny c, or a b whose
+        # square nearly cancels d, survive rounding only once multiplied out
+        return sympy.expand(_number(c) * inner**degree) + _number(d)
+    if name == "exp":
+        constant, rest = inner.as_independent(*symbols, as_Add=True)
+        factor = c * math.exp(float(constant)) if float(constant) < 700 else math.inf
+        if math.isfinite(factor) and factor != 0:
+            return _number(factor) * sympy.exp(rest) + _number(d)
+    return _number(c) * fn.sympy_fn(inner) + _number(d)
+
+
+def _check_samples(model: KAN, x: Tensor | None) -> np.ndarray:
+    """(n, in) float64 points on which rounded formulas are compared with the full-precision one."""
+    if x is not None:
+        x = model.check_input(x)
+        step = max(1, x.shape[0] // _CHECK_SAMPLES)
+        return x[::step][:_CHECK_SAMPLES].detach().double().numpy()
+    layer = model.layers[0]
+    low = layer.grid[:, layer.k].double()
+    high = layer.grid[:, -layer.k - 1].double()
+    unit = torch.rand(
+        _CHECK_SAMPLES, model.in_dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
+    return (low + unit * (high - low)).numpy()
+
+
+def _evaluate(expr: sympy.Expr, symbols: list, samples: np.ndarray) -> np.ndarray | None:
+    """expr on the samples (None when numpy cannot evaluate it)."""
+    try:
+        fn = sympy.lambdify(symbols, expr, modules="numpy")
+        with np.errstate(all="ignore"):
+            values = np.asarray(fn(*samples.T), dtype=np.float64)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, NameError):
+        return None
+    return np.broadcast_to(values, (samples.shape[0],))
+
+
+def _displayed(expr: sympy.Expr, symbols: list, samples: np.ndarray, digits: int, rtol: float) -> sympy.Expr:
+    """The roundest version of `expr` (fewest digits, snapped if possible) that stays within tolerance."""
+    full = _evaluate(expr, symbols, samples)
+    finite = np.isfinite(full) if full is not None else np.zeros(samples.shape[0], dtype=bool)
+    reference = full[finite] if full is not None else np.zeros(0)
+    scale = float(reference.std()) if reference.size else 0.0
+    if reference.size and scale <= 1e-12 * max(1.0, float(np.abs(reference).max())):
+        scale = max(float(np.abs(reference).mean()), 1e-12)  # a constant output: relative to its size
+    for precision in range(digits, 18):
+        for snap in (True, False):
+            candidate = _rounded(expr, precision, snap)
+            if not reference.size:
+                return candidate  # nothing to check against (the formula is undefined on the samples)
+            values = _evaluate(candidate, symbols, samples)
+            if values is None or not np.isfinite(values[finite]).all():
+                continue
+            error = float(np.sqrt(np.mean((values[finite] - reference) ** 2)))
+            if error <= rtol * scale:
+                return candidate
+    return expr
+
+
+def _rounded(expr: sympy.Expr, digits: int, snap: bool) -> sympy.Expr:
+    return expr.xreplace({number: _round(float(number), digits, snap) for number in expr.atoms(sympy.Float)})
+
+
+def _round(value: float, digits: int, snap: bool = True) -> sympy.Expr:
+    """Round to `digits` significant decimals; with `snap`, near-integers and pi multiples become exact."""
+    if snap:
+        if abs(value - round(value)) < 10 ** (-digits):
+            return sympy.Integer(round(value))
+        for multiple in (1, 2, 0.5):
+            if abs(abs(value) - multiple * math.pi) < 10 ** (-digits):
+                sign = 1 if value > 0 else -1
+                return sign * sympy.nsimplify(multiple) * sympy.pi
+    rounded = float(f"{value:.{digits}g}")
+    if rounded.is_integer() and abs(rounded) < 2**53:
+        return sympy.Integer(int(rounded))
+    return sympy.Float(rounded, digits)  # significant digits, not decimal places
