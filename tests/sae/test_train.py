@@ -74,7 +74,11 @@ def test_resume_continues_the_same_trajectory(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(interrupted, Interrupted(acts, 256), cfg, run=run, show_progress=False)
     state = run.load_checkpoint()[1]
-    assert state["step"] == 6 and state["parts"] == 1 and state["final"]["loss"] == pytest.approx(full[5]["loss"])
+    assert (
+        state["step"] == 6
+        and state["parts"] == 1
+        and state["final"]["loss"] == pytest.approx(full[5]["loss"])
+    )
     # a new process: a fresh model, resumed from the step-6 checkpoint
     resumed = SwitchSAE(16, 64, k=4, n_experts=4, seed=5)
     rest = train(resumed, TensorBatches(acts, 256), cfg, run=run, resume=True, show_progress=False)
@@ -117,7 +121,11 @@ def test_resume_after_a_crash_logs_each_step_once(tmp_path):
     # resumed once more after it finished (a crash while evaluating): nothing to train, same numbers
     again = train(SwitchSAE(16, 64, k=4, n_experts=4), TensorBatches(acts, 256), cfg, run=run, resume=True,
                   show_progress=False)  # fmt: skip
-    assert len(again) == 0 and again.parts == 3 and again.final["mse"] == pytest.approx(full[-1]["mse"], rel=1e-5)
+    assert (
+        len(again) == 0
+        and again.parts == 3
+        and again.final["mse"] == pytest.approx(full[-1]["mse"], rel=1e-5)
+    )
     assert [row["step"] for row in run.read_metrics()] == list(range(12))
 
 
@@ -158,7 +166,10 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
         (TrainConfig(steps=0), "steps must be in 1..1,000,000,000, got 0"),
         (TrainConfig(steps=10**12), "steps must be in 1..1,000,000,000, got 1000000000000"),
         (TrainConfig(batch=2**40), "batch must be in 1..16,777,216, got 1099511627776"),
-        (TrainConfig(lr=-1.0), r"lr must be >= 0 \(0 picks 2e-4 / sqrt\(M / 2\^14\)\) and at most 1.0, got -1.0"),
+        (
+            TrainConfig(lr=-1.0),
+            r"lr must be >= 0 \(0 picks 2e-4 / sqrt\(M / 2\^14\)\) and at most 1.0, got -1.0",
+        ),
         (TrainConfig(lr=1e300), r"and at most 1.0, got 1e\+300"),
         (TrainConfig(seed=-1), r"seed must be in 0..4294967295 \(2\*\*32 - 1\), got -1"),
         (TrainConfig(grad_clip=0.0), r"grad_clip must be in \(0, 1e6\], got 0.0"),

@@ -177,3 +177,188 @@ def test_help_lists_config_fields(capsys):
     code, stdout, _ = run_cli(capsys, "stages", "sweep", "--help")
     assert code == 0
     assert "--n-tokens" in stdout and "--kurtosis-threshold" in stdout and "default: smollm2-135m" in stdout
+
+
+# ----------------------------------------------------------------------------- issue 13: run folders
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def finished_sweep(tmp_path):
+    """A folder holding a finished sweep: config, metrics, a sweep state checkpoint, results."""
+    from intelligible.core.runs import RunDir
+
+    config = experiment.StagesConfig(n_tokens=240, seq_len=24)
+    run = RunDir.create(tmp_path / "done", config, 0, kind="stages-sweep")
+    run.log_metrics(0, name="delete 0", retained_accuracy=0.5)
+    run.save_checkpoint({}, {"batches_done": 1}, name="sweep_state")
+    run.write_json("sweep.json", {"rows": []})
+    return run.path
+
+
+@pytest.fixture
+def no_loading(monkeypatch):
+    """Fail the test if a command reaches the (expensive) model load."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the command was refused")
+
+    monkeypatch.setattr(experiment, "load_model", refuse)
+
+
+@pytest.mark.parametrize("verb", ["sweep", "diagnose", "reproduce"])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--model", "gpt-17"], "unknown model 'gpt-17'"),
+        (["--layers", "2,99"], "layer index 99 is out of range: this model has layers 0..5"),
+        (["--device", "bogus"], "unknown device 'bogus'; valid devices here: cpu"),
+        (["--n-tokens", "1e30"], "n_tokens"),
+        (["--n-tokens", "100000000"], "text too short"),
+        (["--seq-len", "200"], "seq_len must be at most 128"),
+        (["--text", "/no/such/file.txt"], "no such file or folder"),
+    ],
+)
+def test_a_rejected_command_leaves_an_earlier_run_alone(
+    capsys, finished_sweep, tiny_args, no_loading, verb, extra, message
+):
+    if verb == "reproduce" and extra[0] == "--layers":
+        message = "the full experiment needs a deletion of every layer"
+    before = _snapshot(finished_sweep)
+    code, _, err = run_cli(capsys, "stages", verb, "--out", finished_sweep, "--overwrite", *tiny_args, *extra)
+    _one_line_error(code, err, message)
+    assert _snapshot(finished_sweep) == before
+
+
+def test_an_earlier_run_needs_overwrite(capsys, finished_sweep, tiny_args, no_loading):
+    before = _snapshot(finished_sweep)
+    for verb in ("sweep", "diagnose", "reproduce"):
+        code, _, err = run_cli(capsys, "stages", verb, "--out", finished_sweep, *tiny_args)
+        _one_line_error(code, err, "holds an earlier run", "--overwrite to replace it")
+    code, _, err = run_cli(capsys, "stages", "sweep", "--out", finished_sweep, "--resume", "--overwrite", *tiny_args)
+    _one_line_error(code, err, "give one of them")
+    assert _snapshot(finished_sweep) == before
+
+
+def test_overwrite_replaces_an_earlier_run(capsys, finished_sweep, tiny_args):
+    code, _, err = run_cli(capsys, "stages", "sweep", "--out", finished_sweep, "--overwrite", "--kinds", "delete",
+                           *tiny_args)  # fmt: skip
+    assert code == 0, err
+    metrics = [json.loads(line) for line in (finished_sweep / "metrics.jsonl").read_text().splitlines()]
+    assert [row["name"] for row in metrics] == [f"delete {i}" for i in range(6)]
+
+
+def test_resume_logs_each_row_once_and_counts_every_part(capsys, tmp_path, tiny_args, monkeypatch):
+    out = tmp_path / "sweep"
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed while drawing")
+
+    # the first part dies after its rows were logged, while drawing the figures
+    monkeypatch.setattr(experiment, "plot_kl", crash)
+    with pytest.raises(RuntimeError, match="killed while drawing"):
+        main(["stages", "sweep", "--out", str(out), "--kinds", "delete", *map(str, tiny_args)])
+    first = json.loads((out / "sweep_state.json").read_text())
+    assert first["parts"] == 1 and first["seconds"] > 0
+    monkeypatch.undo()
+    code, _, err = run_cli(capsys, "stages", "sweep", "--out", out, "--kinds", "delete", "--resume", *tiny_args)
+    assert code == 0, err
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in metrics] == list(range(6))
+    result = json.loads((out / "sweep.json").read_text())
+    assert result["parts"] == 2 and result["seconds"] >= first["seconds"]
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '"a string"', '{"config": 3}'])
+def test_resume_from_a_config_that_is_not_an_object(capsys, tmp_path, tiny_args, no_loading, content):
+    out = tmp_path / "odd"
+    out.mkdir()
+    (out / "config.json").write_text(content)
+    code, _, err = run_cli(capsys, "stages", "sweep", "--out", out, "--resume", *tiny_args)
+    _one_line_error(code, err, "is not a run's config")
+
+
+# ----------------------------------------------------------------------------- files and messages
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("/", "inside text folder '/'"),
+        ("", "text is empty"),
+        ("/dev/null", "is neither a regular file nor a folder"),
+    ],
+)
+def test_text_sources_that_are_no_text(capsys, tmp_path, tiny_model_dir, no_loading, text, message, monkeypatch):
+    from intelligible.lm import text as text_module
+
+    monkeypatch.setattr(text_module, "MAX_FOLDER_ENTRIES", 2000)  # '/' stops early either way
+    code, _, err = run_cli(capsys, "stages", "sweep", "--model", tiny_model_dir, "--text", text, "--n-tokens", 240,
+                           "--seq-len", 24, "--out", tmp_path / "x")  # fmt: skip
+    if text == "/":  # an unreadable folder (/proc) or too many entries, whichever the walk meets first
+        assert code == 2 and ("inside text folder '/'" in err or "text folder '/' holds more than" in err), err
+        assert len(err.strip().splitlines()) == 1
+    else:
+        _one_line_error(code, err, message)
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_folder_without_text_is_named_a_folder(capsys, tmp_path, tiny_model_dir, no_loading):
+    (tmp_path / "docs").mkdir()
+    code, _, err = run_cli(capsys, "stages", "sweep", "--model", tiny_model_dir, "--text", tmp_path / "docs",
+                           "--n-tokens", 240, "--seq-len", 24, "--out", tmp_path / "x")  # fmt: skip
+    _one_line_error(code, err, "holds no text files")
+
+
+def test_huge_inputs_are_not_repeated(capsys, tmp_path, no_loading):
+    huge = "x" * 10_000
+    for args in (["--model", huge], ["--text", huge], ["--kinds", huge], ["--device", huge]):
+        code, _, err = run_cli(capsys, "stages", "sweep", *args, "--out", tmp_path / "x")
+        _one_line_error(code, err)
+        assert len(err) < 400, err
+
+
+def test_unknown_hub_model_without_network_is_one_line(tmp_path):
+    # no HF_HUB_OFFLINE, and an endpoint that refuses connections: no retry noise, one line, quickly
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"))
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        env.pop(proxy, None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "intelligible.cli", "stages", "sweep", "--model", "someone/no-such-model",
+         "--out", str(tmp_path / "x")],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: model 'someone/no-such-model' is neither a local path nor reachable on the hub: "
+        "http://127.0.0.1:9 cannot be reached and it is not in the local Hugging Face cache. "
+        "Known offline names: smollm2-135m"
+    ]
+    assert not (tmp_path / "x").exists()
+
+
+def test_memory_is_checked_before_loading(capsys, tmp_path, tiny_args, no_loading, monkeypatch):
+    from intelligible.core import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 1 << 16)
+    code, _, err = run_cli(capsys, "stages", "sweep", "--out", tmp_path / "x", *tiny_args)
+    _one_line_error(code, err, "of memory, but only 64.0 KiB is available", "lower --n-tokens")
+
+
+# ----------------------------------------------------------------------------- numbers
+NUMERIC_OPTIONS = ["n-tokens", "seq-len", "batch-size", "attention-windows", "kurtosis-threshold",
+                   "detok-fraction", "lens-fraction", "seed", "layers"]  # fmt: skip
+
+
+@pytest.mark.parametrize("option", NUMERIC_OPTIONS)
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e30", "-1", "1e12"])
+def test_numbers_out_of_range_are_refused_before_loading(capsys, tmp_path, no_loading, option, value):
+    for verb in ("sweep", "diagnose", "reproduce"):
+        code, _, err = run_cli(capsys, "stages", verb, f"--{option}", value, "--out", tmp_path / "x")
+        if verb == "reproduce" and option == "layers" and code == 2:
+            continue  # the reproduction edits every layer: any --layers is refused
+        _one_line_error(code, err)
+        assert "Traceback" not in err and len(err) < 400, err
+    assert not (tmp_path / "x").exists()

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -186,13 +187,17 @@ def _resolve(raw: str) -> tuple[str, Path | str]:
     if not raw.strip():
         raise ModelError(f"the model name is empty; known names: {', '.join(known_models())}")
     path = Path(raw).expanduser()
-    if path.is_file():
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):  # absent, a name too long for a path, a NUL byte: not a local model
+        mode = 0
+    if stat.S_ISREG(mode):
         if path.suffix != ".gguf":
             raise ModelError(
                 f"{shown(raw)} is a file but not a .gguf model; give a .gguf file or a model folder"
             )
         return "gguf", path
-    if path.is_dir():
+    if stat.S_ISDIR(mode):
         if not (path / "config.json").is_file():
             raise ModelError(
                 f"folder {shown(raw)} has no config.json, so it is not a Hugging Face model folder"

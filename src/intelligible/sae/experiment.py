@@ -165,9 +165,13 @@ def _check_cache_dir(cache_dir: str) -> None:
         return
     path = Path(cache_dir).expanduser()
     existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if existing.exists() and not existing.is_dir():
+    try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        is_folder = existing.is_dir()
+    except OSError as error:  # a name too long for the file system, a loop of links
+        raise ConfigError(f"cache_dir {shown(cache_dir)} cannot be used: {error.strerror or error}") from None
+    if not is_folder:
         where = "is a file" if existing == path else f"is inside {shown(str(existing))}, which is a file"
         raise ConfigError(f"cache_dir {shown(cache_dir)} cannot hold activations: it {where}")
     if not os.access(existing, os.W_OK | os.X_OK):
@@ -296,11 +300,17 @@ def read_run_config(run_dir: str | Path) -> SAERunConfig:
     """The config of a folder `sae train` wrote; a DataError saying what the folder is otherwise
     (missing, a file, no run, another study's run, a reproduction folder, a damaged config.json)."""
     path = Path(run_dir)
-    if not path.exists():
+    try:
+        exists, is_folder = path.exists(), path.is_dir()
+    except OSError as error:  # a name too long for the file system, a loop of links
+        raise DataError(
+            f"cannot use {shown(str(run_dir))} as a run folder: {error.strerror or error}"
+        ) from None
+    if not exists:
         raise DataError(
             f"{shown(str(run_dir))}: no such folder; give a folder `intelligible sae train` wrote"
         )
-    if not path.is_dir():
+    if not is_folder:
         raise DataError(
             f"{shown(str(run_dir))} is a file, not a run folder; give a folder `intelligible sae train` wrote"
         )

@@ -122,15 +122,23 @@ def preset_config(preset: str) -> StagesConfig:
     return config
 
 
-def memory_needed(config: StagesConfig, info: ModelInfo) -> float:
-    """Bytes a sweep needs at its peak, roughly: the windows, one batch's residual after every layer
-    (the unedited run and the edit before, kept for prefix reuse), a few batch x vocabulary logit
-    matrices, and the LM."""
+def memory_needed(config: StagesConfig, info: ModelInfo) -> tuple[float, float]:
+    """(bytes of the windows, bytes on the compute device) a sweep needs at its peak, roughly: one
+    batch's residual after every layer (the unedited run and the edit before, kept for prefix reuse),
+    a few batch x vocabulary logit matrices, and the LM."""
     windows = 8 * config.n_windows * config.seq_len
     positions = min(config.batch_size, config.n_windows) * config.seq_len
     residuals = 2 * 4 * positions * info.d_model * (info.n_layers + 1)
     logits = 6 * 4 * positions * info.vocab_size
-    return float(windows + residuals + logits + info.bytes_float32)
+    return float(windows), float(residuals + logits + info.bytes_float32)
+
+
+def _gpu_free(device: str) -> int | None:
+    """Free memory of a CUDA device (None when it cannot be asked)."""
+    try:
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    except Exception:  # no CUDA, an old driver: no check
+        return None
 
 
 def check_inputs(config: StagesConfig) -> tuple[ModelInfo, str]:
@@ -147,11 +155,18 @@ def check_inputs(config: StagesConfig) -> tuple[ModelInfo, str]:
             f"seq_len must be at most {info.max_positions} for {shown(info.name)} (its context length), "
             f"got {config.seq_len}"
         )
-    check_fits(
-        memory_needed(config, info),
-        f"{config.n_windows:,} windows of {config.seq_len} tokens in batches of {config.batch_size} and the LM",
-        "lower --n-tokens, --seq-len or --batch-size",
-    )
+    windows, compute = memory_needed(config, info)
+    what = f"{config.n_windows:,} windows of {config.seq_len} tokens in batches of {config.batch_size} and the LM"
+    hint = "lower --n-tokens, --seq-len or --batch-size"
+    if config.device.startswith("cuda"):
+        check_fits(windows, f"{config.n_windows:,} windows of {config.seq_len} tokens", "lower --n-tokens")
+        free = _gpu_free(config.device)
+        if free is not None:
+            check_fits(
+                compute, f"{what} on {config.device}", "lower --seq-len or --batch-size", available=free
+            )
+    else:
+        check_fits(windows + compute, what, hint)
     # text before the model: a bad file fails in a second, not after loading a model
     text = stream_hf_dataset(config.dataset) if config.dataset else load_text(config.text)
     check_text_length(text, config.n_windows * (config.seq_len - 1), config.dataset or config.text)
