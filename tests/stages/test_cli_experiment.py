@@ -236,7 +236,9 @@ def test_an_earlier_run_needs_overwrite(capsys, finished_sweep, tiny_args, no_lo
     for verb in ("sweep", "diagnose", "reproduce"):
         code, _, err = run_cli(capsys, "stages", verb, "--out", finished_sweep, *tiny_args)
         _one_line_error(code, err, "holds an earlier run", "--overwrite to replace it")
-    code, _, err = run_cli(capsys, "stages", "sweep", "--out", finished_sweep, "--resume", "--overwrite", *tiny_args)
+    code, _, err = run_cli(
+        capsys, "stages", "sweep", "--out", finished_sweep, "--resume", "--overwrite", *tiny_args
+    )
     _one_line_error(code, err, "give one of them")
     assert _snapshot(finished_sweep) == before
 
@@ -262,7 +264,9 @@ def test_resume_logs_each_row_once_and_counts_every_part(capsys, tmp_path, tiny_
     first = json.loads((out / "sweep_state.json").read_text())
     assert first["parts"] == 1 and first["seconds"] > 0
     monkeypatch.undo()
-    code, _, err = run_cli(capsys, "stages", "sweep", "--out", out, "--kinds", "delete", "--resume", *tiny_args)
+    code, _, err = run_cli(
+        capsys, "stages", "sweep", "--out", out, "--kinds", "delete", "--resume", *tiny_args
+    )
     assert code == 0, err
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in metrics] == list(range(6))
@@ -288,14 +292,18 @@ def test_resume_from_a_config_that_is_not_an_object(capsys, tmp_path, tiny_args,
         ("/dev/null", "is neither a regular file nor a folder"),
     ],
 )
-def test_text_sources_that_are_no_text(capsys, tmp_path, tiny_model_dir, no_loading, text, message, monkeypatch):
+def test_text_sources_that_are_no_text(
+    capsys, tmp_path, tiny_model_dir, no_loading, text, message, monkeypatch
+):
     from intelligible.lm import text as text_module
 
     monkeypatch.setattr(text_module, "MAX_FOLDER_ENTRIES", 2000)  # '/' stops early either way
     code, _, err = run_cli(capsys, "stages", "sweep", "--model", tiny_model_dir, "--text", text, "--n-tokens", 240,
                            "--seq-len", 24, "--out", tmp_path / "x")  # fmt: skip
     if text == "/":  # an unreadable folder (/proc) or too many entries, whichever the walk meets first
-        assert code == 2 and ("inside text folder '/'" in err or "text folder '/' holds more than" in err), err
+        assert code == 2 and ("inside text folder '/'" in err or "text folder '/' holds more than" in err), (
+            err
+        )
         assert len(err.strip().splitlines()) == 1
     else:
         _one_line_error(code, err, message)
