@@ -40,7 +40,7 @@ def test_sae_train_and_eval(capsys, tmp_path, tiny_model_dir, sample_text_file, 
         (["--arch", "switch", "--experts", "4", "--k", "32"], r"k must be an integer in 1..16"),
         (["--arch", "topk", "--expert-parallel"], "expert_parallel needs arch 'switch', got 'topk'"),
         (["--layer", "9"], r"layer must be in 0..5 for .*, got 9"),
-        (["--batch", "100000"], "training tokens are fewer than one batch"),
+        (["--batch", "100000"], r"960 training tokens \(64 windows x 15\) are fewer than one batch \(100,000\)"),
     ],
 )
 def test_sae_train_errors(capsys, tmp_path, tiny_model_dir, sample_text_file, extra, message):
@@ -195,19 +195,19 @@ class _Crash(RuntimeError):
 def test_resume_logs_each_step_once_and_summarises_the_whole_run(
     capsys, tmp_path, tiny_model_dir, sample_text_file, monkeypatch
 ):
-    from intelligible.sae import train as train_module
+    from intelligible.sae.train import TensorBatches
 
     straight = tmp_path / "straight"
     assert main(_train_args(tiny_model_dir, sample_text_file, straight, "--arch", "topk")) == 0
     expected = json.loads((straight / "summary.json").read_text())
-    real = train_module.TensorBatches.batch_at
+    real = TensorBatches.batch_at
 
     def batch_at(self, step):
         if step == 13:  # killed after the step-12 checkpoint, with step 12 already logged
             raise _Crash
         return real(self, step)
 
-    monkeypatch.setattr(train_module.TensorBatches, "batch_at", batch_at)
+    monkeypatch.setattr(TensorBatches, "batch_at", batch_at)
     out = tmp_path / "crashed"
     with pytest.raises(_Crash):
         main(_train_args(tiny_model_dir, sample_text_file, out, "--arch", "topk"))
