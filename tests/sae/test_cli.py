@@ -40,7 +40,10 @@ def test_sae_train_and_eval(capsys, tmp_path, tiny_model_dir, sample_text_file, 
         (["--arch", "switch", "--experts", "4", "--k", "32"], r"k must be an integer in 1..16"),
         (["--arch", "topk", "--expert-parallel"], "expert_parallel needs arch 'switch', got 'topk'"),
         (["--layer", "9"], r"layer must be in 0..5 for .*, got 9"),
-        (["--batch", "100000"], r"960 training tokens \(64 windows x 15\) are fewer than one batch \(100,000\)"),
+        (
+            ["--batch", "100000"],
+            r"960 training tokens \(64 windows x 15\) are fewer than one batch \(100,000\)",
+        ),
     ],
 )
 def test_sae_train_errors(capsys, tmp_path, tiny_model_dir, sample_text_file, extra, message):
