@@ -17,6 +17,7 @@ import pytest
 
 from intelligible.cli import cli as top_level
 from intelligible.cli import main
+from intelligible.core.cli import OutFolder
 from intelligible.core.registry import STUDIES
 
 # A command must refuse a bad value before it loads a model or starts work; this is generous for
@@ -29,6 +30,9 @@ CONFIG_OF = {
     ("kan", "fit"): "intelligible.kan.experiment:FitRunConfig",
     ("sae", "train"): "intelligible.sae.experiment:SAERunConfig",
 }
+
+# Arguments a command reads from its extra arguments rather than declaring them.
+EXTRA_ARGS = {("mips", "solve"): ["Sum_All"]}
 
 # Fields whose type admits any text (names, formulas) have no universally bad value.
 UNTESTABLE_TYPES = (str, Path)
@@ -58,10 +62,13 @@ def _all_commands() -> list[tuple[tuple[str, ...], click.Command]]:
 COMMANDS = _all_commands()
 
 
-def _required_args(command: click.Command, tmp: Path) -> list[str]:
+def _required_args(command: click.Command, tmp: Path, path: tuple[str, ...] = ()) -> list[str]:
     """Plausible values for a command's required arguments, so that an option's value is what fails."""
-    args = []
+    args = list(EXTRA_ARGS.get(path, []))
     for param in command.params:
+        if isinstance(param, click.Option) and param.required:
+            args += [max(param.opts, key=len), "placeholder"]
+            continue
         if not isinstance(param, click.Argument) or not param.required:
             continue
         name = param.name or ""
@@ -86,13 +93,19 @@ def _bad_click_values(param: click.Option, tmp: Path) -> list[str]:
         return ["abc", "1e30"]
     if isinstance(kind, click.types.FloatParamType):
         return ["abc", "nan", "inf"]
-    if param.name == "out":
+    if isinstance(kind, OutFolder):
         blocker = tmp / "a-file"
         blocker.write_text("not a folder\n")
         return ["", str(blocker)]
-    if isinstance(kind, click.Path):
+    if param.name == "out":  # an output file
+        return ["", str(tmp)]
+    if isinstance(kind, click.Path) and kind.exists:
         return [str(tmp / "no" / "such" / "path")]
-    return []
+    if isinstance(kind, click.Path) and (not kind.file_okay or (param.name or "").endswith("dir")):
+        blocker = tmp / "a-file"
+        blocker.write_text("not a folder\n")
+        return [str(blocker)]
+    return []  # a path that need not exist yet (an output file, a cache to create)
 
 
 def _bad_field_values(tp: Any) -> list[str]:
@@ -171,7 +184,7 @@ def _assert_one_line_error(code: int, err: str, argv: list[str]) -> None:
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
 def test_an_unknown_option_is_one_line(path, command, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    argv = [*path, *_required_args(command, tmp_path), "--no-such-option", "1"]
+    argv = [*path, *_required_args(command, tmp_path, path), "--no-such-option", "1"]
     before = _files(tmp_path)
     code = _run(argv)
     _assert_one_line_error(code, capsys.readouterr().err, argv)
@@ -194,7 +207,7 @@ def test_a_bad_value_is_one_line_and_writes_nothing(path, flag, source, tmp_path
     for value in values:
         # the run folder goes to a fresh path, so only the bad value can be what fails
         out = [] if flag == "--out" or "out" not in _option_names(command) else ["--out", str(tmp_path / "o")]
-        argv = [*path, *_required_args(command, tmp_path), *out, flag, value]
+        argv = [*path, *_required_args(command, tmp_path, path), *out, flag, value]
         before = _files(tmp_path)
         code = _run(argv)
         err = capsys.readouterr().err

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from intelligible.core.cli import HELP, add_reproduce_command
+from intelligible.core.cli import HELP, add_reproduce_command, out_option
 from intelligible.core.registry import study
 
 MAX_ATTEMPTS = 100
@@ -149,9 +149,7 @@ def _check_output_file(out: Path) -> None:
     "--base-url", default="", help="For an OpenAI-compatible local server (vLLM, llama.cpp, Ollama)."
 )
 @click.option("--max-tokens", type=click.IntRange(1, MAX_TOKENS), default=4096, show_default=True)
-@click.option(
-    "--out", type=click.Path(path_type=Path), default=Path("runs/dafnybench-run"), show_default=True
-)
+@out_option("runs/dafnybench-run")
 @DAFNY_OPTION
 @TIME_OPTION
 def dafnybench_run(model: str, attempts: int, data: str | None, task_ids: str, limit: int, check: str, workers: int,
@@ -208,9 +206,7 @@ def dafnybench_score(run_dir: Path) -> None:
 @click.option("--verify/--no-verify", default=True, show_default=True, help="Re-verify the programs here.")
 @WORKERS_OPTION
 @click.option("--executor", type=click.Choice(["process", "ray"]), default="process", show_default=True)
-@click.option(
-    "--out", type=click.Path(path_type=Path), default=Path("runs/dafnybench-rescore"), show_default=True
-)
+@out_option("runs/dafnybench-rescore")
 @DAFNY_OPTION
 @TIME_OPTION
 def dafnybench_rescore(data: Path | None, verify: bool, workers: int, executor: str, out: Path, dafny: str | None,
