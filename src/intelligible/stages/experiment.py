@@ -88,7 +88,7 @@ class StagesConfig:
             if negative:
                 raise ConfigError(f"layer index {negative[0]} is out of range: layer indices start at 0")
         if not 1 <= self.attention_windows <= MAX_TOKENS:
-            raise ConfigError(f"attention_windows must be at least 1, got {self.attention_windows}")
+            raise ConfigError(f"attention_windows must be in 1..{MAX_TOKENS:,}, got {self.attention_windows}")
         if not 0 <= self.kurtosis_threshold <= 1e6:
             raise ConfigError(f"kurtosis_threshold must be in [0, 1e6], got {self.kurtosis_threshold}")
         for name in ("detok_fraction", "lens_fraction"):
