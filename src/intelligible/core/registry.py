@@ -70,9 +70,9 @@ class Study:
 # their consumers whatever the order here). Budgets: docs/design.md, "The demo budget".
 _ALL = [
     Study("stages", "Stages of inference: layer deletion/swap sweeps and the four stages (Lad et al. 2024).", 210),
-    Study("kan", "Kolmogorov-Arnold networks (Liu et al. 2024): fit, prune, distil to formulas.", 220),
+    Study("kan", "Kolmogorov-Arnold networks (Liu et al. 2024): fit, prune, distil to formulas.", 260),
     Study("sae", "Sparse autoencoders (ReLU, TopK, Switch) on LM activations: train, evaluate, reproduce.", 180, produces=("sae",)),
-    Study("mips", "MIPS (Michaud et al. 2024): distil trained RNNs into verified Python programs.", 160),
+    Study("mips", "MIPS (Michaud et al. 2024): distil trained RNNs into verified Python programs.", 60),
     Study("dafnybench", "DafnyBench (Loughridge et al. 2024): LLM-written Dafny verification hints, checked strictly.", 240),
 ]  # fmt: skip
 STUDIES: dict[str, Study] = {study.name: study for study in _ALL}
