@@ -51,3 +51,12 @@ def test_progress_env_forces_on_and_explicit_disable_wins(monkeypatch):
     shown = progress(range(2), disable=False)
     assert not shown.disable
     shown.close()
+
+
+def test_progress_is_the_function_whatever_was_imported_first():
+    import subprocess
+    import sys
+
+    probe = "import intelligible.core.progress; from intelligible.core import progress; print(callable(progress))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True"

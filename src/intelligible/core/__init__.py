@@ -19,7 +19,6 @@ _WHERE = {
     "MissingDependencyError": "errors",
     "ModelError": "errors",
     "OutputError": "errors",
-    "progress": "progress",
     "PRESETS": "registry",
     "STUDIES": "registry",
     "Study": "registry",
@@ -38,7 +37,11 @@ _WHERE = {
     "seed_everything": "seeding",
 }
 
-__all__ = sorted(_WHERE)
+# Imported now, not lazily: `progress` is also the name of its submodule, and importing the submodule
+# anywhere (`import intelligible.core.progress`) would otherwise bind the module over the function.
+from intelligible.core.progress import progress as progress  # noqa: E402  (tqdm only; cheap)
+
+__all__ = sorted([*_WHERE, "progress"])
 
 
 def __getattr__(name: str) -> Any:
