@@ -57,6 +57,8 @@ def test_progress_is_the_function_whatever_was_imported_first():
     import subprocess
     import sys
 
-    probe = "import intelligible.core.progress; from intelligible.core import progress; print(callable(progress))"
+    probe = (
+        "import intelligible.core.progress; from intelligible.core import progress; print(callable(progress))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"
