@@ -118,7 +118,18 @@ def main() -> None:
         cell["torch_threads"] = runs[mode]["alone"][0]["torch_threads"]
         summary[mode] = cell
     library = summary["library"]
-    worst = max(library["kan_step_s"]["slowdown"], library["sae_step_s"]["slowdown"])
+    targets = [
+        {
+            "name": f"{label} step slowdown beside one CPU-bound process (library settings)",
+            "value": round(library[key]["slowdown"], 2),
+            "target": "<= 2.5",
+            "holds": library[key]["slowdown"] <= 2.5,
+        }
+        for key, label in (
+            ("kan_step_s", "KAN [4,32,32,1] grid 10 Adam"),
+            ("sae_step_s", "Switch SAE 8 experts"),
+        )
+    ]
 
     sys.path.insert(0, os.path.dirname(__file__))
     from results_file import write_results
@@ -126,18 +137,13 @@ def main() -> None:
     path = write_results(
         "contention",
         f"python benchmarks/contention.py --steps {args.steps} --rounds {args.rounds}",
-        [
-            {
-                "name": "library step slowdown beside one CPU-bound process (worst of KAN, Switch SAE)",
-                "target": "<= 2.5x",
-                "measured": round(worst, 2),
-                "met": worst <= 2.5,
-            }
-        ],
+        targets,
         {"configurations": summary, "raw": runs},
     )
     print(json.dumps(summary, indent=2))
-    print(f"worst library slowdown {worst:.2f}x (target <= 2.5x); wrote {path}")
+    for target in targets:
+        print(f"{target['name']}: {target['value']}x (target {target['target']}, holds: {target['holds']})")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

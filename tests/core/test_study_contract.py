@@ -63,3 +63,16 @@ def test_no_link_in_the_repository_points_outside_it():
     assert broken == []
     assert (ROOT / "docs" / "design.md").is_file()
     assert "](docs/design.md)" in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "benchmarks" / "results").glob("*.json")), ids=lambda p: p.name)
+def test_benchmark_results_follow_the_shared_format(path):
+    import json
+
+    result = json.loads(path.read_text())
+    assert {"benchmark", "date", "machine", "command", "targets", "measurements"} <= set(result)
+    assert result["benchmark"] == path.stem
+    assert isinstance(result["targets"], list) and result["targets"], "every result records its targets"
+    for target in result["targets"]:
+        assert {"name", "value", "target", "holds"} <= set(target), target
+        assert isinstance(target["holds"], bool) or target["holds"] is None, target
