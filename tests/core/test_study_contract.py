@@ -65,7 +65,9 @@ def test_no_link_in_the_repository_points_outside_it():
     assert "](docs/design.md)" in (ROOT / "README.md").read_text()
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "benchmarks" / "results").glob("*.json")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "benchmarks" / "results").glob("*.json")), ids=lambda p: p.name
+)
 def test_benchmark_results_follow_the_shared_format(path):
     import json
 
