@@ -18,11 +18,14 @@ def create_dataset(
     test_num: int = 1000,
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
+    name: str = "f",
+    hint: str = "narrow `ranges`",
 ) -> dict[str, Tensor]:
     """Uniform samples of f on the box `ranges`: {train_input, train_label, test_input, test_label}.
 
     f maps (n, n_var) to (n,) or (n, n_out). `ranges` is one [low, high] for every variable or one
-    pair per variable. dtype float64 keeps labels exact enough for errors below 1e-7.
+    pair per variable. dtype float64 keeps labels exact enough for errors below 1e-7. Sample points
+    where f is NaN or infinite are a DataError naming f as `name` and ending with `hint`.
     """
     if n_var < 1 or train_num < 1 or test_num < 1:
         raise ConfigError(f"n_var, train_num and test_num must be >= 1, got {n_var}, {train_num}, {test_num}")
@@ -48,8 +51,8 @@ def create_dataset(
         if bool(bad.any()):
             first = x[int(torch.nonzero(bad)[0, 0])].tolist()
             raise DataError(
-                f"f returned NaN or inf at {int(bad.any(dim=1).sum())} of {n} sample points "
-                f"(e.g. at x = {[round(v, 4) for v in first[:4]]}); narrow `ranges`"
+                f"{name} is NaN or infinite at {int(bad.any(dim=1).sum())} of {n} sample points "
+                f"(e.g. at x = {[round(v, 4) for v in first[:4]]}); {hint}"
             )
         return x, y.to(dtype)
 

@@ -101,25 +101,6 @@ class FitRunConfig:
         return [("fit", fit_cfg), ("pruned", retrain), ("refined", retrain), ("symbolic", polish)]
 
 
-def _target(config: FitRunConfig) -> Callable[[Tensor], Tensor]:
-    """The parsed --function, refusing sample points where it is NaN or infinite."""
-    formula = parse_formula(config.function, n_var=config.width[0])
-
-    def target(x: Tensor) -> Tensor:
-        y = formula(x)
-        bad = ~torch.isfinite(y)
-        if bool(bad.any()):
-            first = x[int(torch.nonzero(bad)[0, 0])].tolist()
-            raise DataError(
-                f"the function {shown(config.function)} is NaN or infinite at {int(bad.sum())} of {len(y)} "
-                f"sample points in [{config.range_low:g}, {config.range_high:g}] (e.g. at x = "
-                f"{[round(v, 4) for v in first[:4]]}); change --range-low/--range-high or the function"
-            )
-        return y
-
-    return target
-
-
 def _between_stages(name: str, model: KAN, config: FitRunConfig, dataset: dict, results: dict) -> KAN:
     """The step of the paper's recipe before stage `name`: prune, refine, or snap edges to functions."""
     x = dataset["train_input"]
@@ -147,7 +128,7 @@ def fit_run(
     if resume and overwrite:
         raise ConfigError("--resume continues the run in --out and --overwrite replaces it; give only one")
     config.validate()
-    target = _target(config)
+    target = parse_formula(config.function, n_var=config.width[0])
     RunDir.check(out_dir, config, config.seed, resume=resume, overwrite=overwrite, kind=KIND)
     existing = RunDir(out_dir)
     if resume and existing.config_path.is_file() and (existing.path / "summary.json").is_file():
@@ -156,7 +137,8 @@ def fit_run(
     seed_everything(config.seed)
     dataset = create_dataset(
         target, n_var=config.width[0], ranges=(config.range_low, config.range_high),
-        train_num=config.train_num, test_num=config.test_num, seed=config.seed,
+        train_num=config.train_num, test_num=config.test_num, seed=config.seed, name=shown(config.function),
+        hint=f"the range is [{config.range_low:g}, {config.range_high:g}]: change --range-low/--range-high or the function",
     )  # fmt: skip
     stages = config.stages()
     results: dict = {}
