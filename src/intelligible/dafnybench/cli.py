@@ -28,7 +28,7 @@ def _read_program(path: Path) -> str:
     """A Dafny source file's text; one-line DataErrors for a folder, a missing, binary or empty file."""
     from intelligible.core.errors import DataError
     from intelligible.dafnybench.data import read_data_text, shorten
-    from intelligible.dafnybench.verifier import has_code
+    from intelligible.dafnybench.source import has_code
 
     text = read_data_text(path)  # one-line errors: missing, a folder, unreadable, not UTF-8
     if "\x00" in text:

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 from intelligible.core.errors import DataError, MissingDependencyError
 from intelligible.dafnybench.checks import forbidden_constructs
 from intelligible.dafnybench.hints import strip_hints
-from intelligible.dafnybench.source import line_of, mask, tokens
+from intelligible.dafnybench.source import has_code, line_of, mask, tokens
 
 HF_DATASET = "wendy-sun/DafnyBench"
 HUB_PREFIX = "hf:"  # `hf:owner/name`: any Hugging Face dataset with a test.json in this record format
@@ -228,11 +228,6 @@ class Defect:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def has_code(source: str) -> bool:
-    """Whether `source` holds anything but blanks and comments."""
-    return bool(mask(source, literals=False).strip())
 
 
 def data_defects(task: Task) -> list[Defect]:

@@ -227,3 +227,8 @@ def tokens(source: str) -> list[tuple[str, int]]:
     """(token, offset) for the code of `source`: comments dropped, literals kept whole."""
     code = mask(source, literals=False)
     return [(m.group(0), m.start()) for m in _TOKEN.finditer(code)]
+
+
+def has_code(source: str) -> bool:
+    """Whether `source` holds anything but blanks and comments."""
+    return bool(mask(source, literals=False).strip())

@@ -27,6 +27,7 @@ from pathlib import Path
 from intelligible.core.errors import ConfigError, MissingDependencyError
 from intelligible.core.runs import atomic_write_text
 from intelligible.core.threads import single_thread_worker
+from intelligible.dafnybench.source import has_code
 
 INSTALL_HINT = (
     "install it with `apt-get install -y dafny` (Debian/Ubuntu) or from "
@@ -52,13 +53,6 @@ def check_seconds(name: str, value: object, maximum: float = MAX_TIME_LIMIT) -> 
     if not 0 < value <= maximum:
         raise ConfigError(f"{name} must be > 0 and at most {maximum:g} seconds, got {value:g}")
     return float(value)
-
-
-def has_code(source: str) -> bool:
-    """Whether `source` holds anything but blanks and comments."""
-    from intelligible.dafnybench.data import has_code as code_in
-
-    return code_in(source)
 
 
 def find_dafny(path: str | os.PathLike | None = None) -> str:
