@@ -45,3 +45,13 @@ def test_check_fits_names_what_and_what_to_lower():
 @pytest.mark.parametrize(("count", "text"), [(512, "512 B"), (1536, "1.5 KiB"), (3 * 2**30, "3.0 GiB")])
 def test_format_bytes(count, text):
     assert format_bytes(count) == text
+
+
+def test_a_cuda_device_that_cannot_be_asked_skips_the_check():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU answers the question")
+    # the device's free memory is unknown, so nothing is refused
+    assert available_memory("cuda:0") is None
+    check_fits(10**18, "a huge batch", "lower --batch-size", device="cuda:0")

@@ -40,8 +40,16 @@ def _cgroup_available(root: str | Path = "/sys/fs/cgroup") -> int | None:
     return None
 
 
-def available_memory() -> int | None:
-    """Bytes of memory this process can still allocate, or None when the platform does not say."""
+def available_memory(device: str = "cpu") -> int | None:
+    """Bytes this process can still allocate on `device` (host memory, or a CUDA device's free
+    memory), or None when the platform does not say."""
+    if device.startswith("cuda"):
+        try:
+            import torch  # only for a GPU question; the CLI's checks stay torch-free on the CPU
+
+            return int(torch.cuda.mem_get_info(torch.device(device))[0])
+        except Exception:  # no CUDA, an old driver: no check
+            return None
     values = [value for value in (_meminfo_available(), _cgroup_available()) if value is not None]
     if not values:
         try:
@@ -62,12 +70,14 @@ def format_bytes(count: float) -> str:
     return f"{count:.1f} PiB"  # pragma: no cover - the loop always returns
 
 
-def check_fits(needed: float, what: str, hint: str, *, available: int | None = None) -> None:
-    """Raise ConfigError when `needed` bytes exceed the available memory (`available`, else measured).
+def check_fits(
+    needed: float, what: str, hint: str, *, device: str = "cpu", available: int | None = None
+) -> None:
+    """Raise ConfigError when `needed` bytes exceed the memory available on `device` (or `available`).
 
     `what` says what needs the memory ("the activations of 512 windows"), `hint` what to lower.
     """
-    free = available_memory() if available is None else available
+    free = available_memory(device) if available is None else available
     if free is None or needed <= free:
         return
     raise ConfigError(

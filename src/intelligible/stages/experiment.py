@@ -133,14 +133,6 @@ def memory_needed(config: StagesConfig, info: ModelInfo) -> tuple[float, float]:
     return float(windows), float(residuals + logits + info.bytes_float32)
 
 
-def _gpu_free(device: str) -> int | None:
-    """Free memory of a CUDA device (None when it cannot be asked)."""
-    try:
-        return int(torch.cuda.mem_get_info(torch.device(device))[0])
-    except Exception:  # no CUDA, an old driver: no check
-        return None
-
-
 def check_inputs(config: StagesConfig) -> tuple[ModelInfo, str]:
     """What needs only the model's config and the text, checked before the model loads: the layers
     and the window length against the model, memory, and the text (read, and long enough).
@@ -160,11 +152,9 @@ def check_inputs(config: StagesConfig) -> tuple[ModelInfo, str]:
     hint = "lower --n-tokens, --seq-len or --batch-size"
     if config.device.startswith("cuda"):
         check_fits(windows, f"{config.n_windows:,} windows of {config.seq_len} tokens", "lower --n-tokens")
-        free = _gpu_free(config.device)
-        if free is not None:
-            check_fits(
-                compute, f"{what} on {config.device}", "lower --seq-len or --batch-size", available=free
-            )
+        check_fits(
+            compute, f"{what} on {config.device}", "lower --seq-len or --batch-size", device=config.device
+        )
     else:
         check_fits(windows + compute, what, hint)
     # text before the model: a bad file fails in a second, not after loading a model
