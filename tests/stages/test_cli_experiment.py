@@ -350,7 +350,7 @@ def test_unknown_hub_model_without_network_is_one_line(tmp_path):
 def test_memory_is_checked_before_loading(capsys, tmp_path, tiny_args, no_loading, monkeypatch):
     from intelligible.core import memory
 
-    monkeypatch.setattr(memory, "available_memory", lambda: 1 << 16)
+    monkeypatch.setattr(memory, "available_memory", lambda device="cpu": 1 << 16)
     code, _, err = run_cli(capsys, "stages", "sweep", "--out", tmp_path / "x", *tiny_args)
     _one_line_error(code, err, "of memory, but only 64.0 KiB is available", "lower --n-tokens")
 

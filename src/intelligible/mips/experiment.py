@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ import torch
 
 from intelligible.core.config import config_to_dict
 from intelligible.core.errors import ConfigError, DataError, OutputError
+from intelligible.core.memory import check_fits
 from intelligible.core.progress import progress
 from intelligible.core.report import Claim, Report
 from intelligible.core.runs import atomic_write_text, ensure_writable_dir
@@ -138,41 +138,17 @@ def estimate_bytes(cfg: MipsConfig, task: Task) -> int:
     return sequences * values * _BYTES_PER_VALUE
 
 
-def available_memory() -> int:
-    """Bytes of memory this process may still use: MemAvailable (Linux), else the physical memory."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62  # unknown: do not refuse
-
-
 def check_memory(cfg: MipsConfig, tasks: list[Task], *, at_once: int = 1) -> None:
     """ConfigError, before anything is allocated, when `at_once` of the largest of `tasks` would not fit."""
     if not tasks:
         return
     largest = max(tasks, key=lambda task: estimate_bytes(cfg, task))
-    need, have = estimate_bytes(cfg, largest) * at_once, available_memory()
-    if need > have:
-        raise ConfigError(
-            f"{largest.name}: the sequences would need about {_size(need)} of memory"
-            f"{f' ({at_once} workers at once)' if at_once > 1 else ''}, more than the {_size(have)} available; "
-            "lower --n-train, --n-val, --n-test, --n-long or --length (or --workers)"
-        )
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if value < 1024 or unit == "PB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} PB"
+    workers = f" ({at_once} workers at once)" if at_once > 1 else ""
+    check_fits(
+        estimate_bytes(cfg, largest) * at_once,
+        f"{largest.name}: the sequences{workers}",
+        "lower --n-train, --n-val, --n-test, --n-long or --length (or --workers)",
+    )
 
 
 def solve(name: str, cfg: MipsConfig | None = None) -> dict:
