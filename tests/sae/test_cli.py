@@ -66,7 +66,16 @@ def test_reproduce_pipeline_on_a_tiny_model(tmp_path, tiny_model_dir, sample_tex
     base = SAERunConfig(model=str(tiny_model_dir), text=str(sample_text_file), layer=1, seq_len=16, n_windows=64,
                         eval_windows=4, latents=64, k=2, steps=10, batch=128, lr=3e-3)  # fmt: skip
     report = reproduce("quick", tmp_path / "sae", base=base)
-    assert len(report.claims) == 6 and report.claims[-1].holds is None
+    assert len(report.claims) == 7 and report.claims[-1].holds is None
+    assert (
+        report.claims[-1].statement.startswith("CE loss recovered")
+        and "relu " in report.claims[-1].measured_value
+    )
+    assert report.tables["data"][0]["train_tokens"] == 64 * 15 and "heldout_curves" not in report.tables
+    assert (
+        len(report.tables["relu_l1_sweep"]) >= 1
+        and (tmp_path / "sae" / "figures" / "sae_pareto.png").exists()
+    )
     names = [row["run"] for row in report.tables["runs"]]
     assert names == ["topk", "switch2-flop", "switch4-flop", "switch8-flop", "switch16-width",
                      "switch16-width-no-lb", "switch16-width-heaviside", "relu"]  # fmt: skip
@@ -76,6 +85,27 @@ def test_reproduce_pipeline_on_a_tiny_model(tmp_path, tiny_model_dir, sample_tex
     stamps = [p.stat().st_mtime_ns for p in parts]
     reproduce("quick", tmp_path / "sae", base=base)
     assert [p.stat().st_mtime_ns for p in parts] == stamps
+
+
+def test_until_flat_reproduction_caches_curves_and_resumes(tmp_path, tiny_model_dir, sample_text_file):
+    from intelligible.sae.experiment import SAERunConfig, reproduce
+
+    base = SAERunConfig(model=str(tiny_model_dir), text=str(sample_text_file), layer=1, seq_len=16, n_windows=64,
+                        eval_windows=4, latents=64, k=2, steps=80, batch=128, lr=3e-3, eval_every=5,
+                        plateau_tol=0.05)  # fmt: skip
+    out = tmp_path / "long"
+    report = reproduce("long", out, base=base)
+    flat = report.claims[-1]
+    assert flat.statement.startswith("every model was trained until its held-out MSE flattened (< 5% better")
+    runs = {row["run"] for row in report.tables["heldout_curves"]}
+    assert len(runs) == 8 and (out / "figures" / "sae_curves.png").exists()
+    assert (out / "parts" / "topk" / "checkpoint.safetensors").exists()  # each model resumable
+    assert len(list((out / "activations" / "train").glob("*/manifest.json"))) == 1
+    parts = sorted(p for p in (out / "parts").rglob("*") if p.is_file())
+    stamps = [p.stat().st_mtime_ns for p in parts]
+    again = reproduce("long", out, base=base)  # nothing is trained or cached again
+    assert [p.stat().st_mtime_ns for p in parts] == stamps
+    assert [c.measured_value for c in again.claims] == [c.measured_value for c in report.claims]
 
 
 def test_sae_train_under_torchrun(tmp_path, tiny_model_dir, sample_text_file):

@@ -159,6 +159,6 @@ def test_damaged_activation_cache(tiny_llama_lm, tmp_path):
     lm = tiny_llama_lm
     windows = token_windows(lm.tokenizer, SAMPLE_TEXT, seq_len=8, n_windows=2, bos_token_id=lm.bos_token_id)
     collect_activations(lm, windows, layer=0, cache_dir=tmp_path)
-    (tmp_path / "shard_00000.safetensors").write_bytes(b"garbage")
+    next(tmp_path.glob("*/shard_00000.safetensors")).write_bytes(b"garbage")
     with pytest.raises(DataError, match="is damaged"):
         collect_activations(lm, windows, layer=0, cache_dir=tmp_path)

@@ -14,6 +14,10 @@ from intelligible.core.config import shown
 from intelligible.core.errors import DataError, MissingDependencyError
 
 BUILTIN_CORPUS = "pydoc"
+# About 11 MB of English (2.7M SmolLM2 tokens): the reStructuredText sources of the whole Python
+# documentation, from Debian's python3-doc package (PSF license); `make setup` installs it as root.
+PYTHON_DOCS = "python-docs"
+PYTHON_DOCS_GLOB = "/usr/share/doc/python3*/html/_sources"
 TEXT_SUFFIXES = (".txt", ".md", ".rst", ".text")
 
 
@@ -22,6 +26,26 @@ def builtin_corpus() -> str:
     from pydoc_data.topics import topics
 
     return "\n\n".join(topics[key].strip() for key in sorted(topics))
+
+
+def python_docs_folder(pattern: str = PYTHON_DOCS_GLOB) -> Path:
+    """The newest installed Python documentation sources (Debian/Ubuntu python3-doc), or a DataError."""
+    import glob
+
+    found = sorted(glob.glob(pattern), key=_version_key)
+    if not found:
+        raise DataError(
+            f"the '{PYTHON_DOCS}' corpus needs the Python documentation sources ({pattern}): install "
+            "them with `sudo apt-get install python3-doc` (`make setup` does, as root), or give a folder "
+            "of .txt/.rst/.md files"
+        )
+    return Path(found[-1])
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    # python3.9 < python3.11: compare the numbers, not the text
+    digits = [part for part in path.split("/python3")[-1].split("/")[0].split(".") if part.isdigit()]
+    return tuple(int(part) for part in digits)
 
 
 def read_text_file(path: str | os.PathLike) -> str:
@@ -46,7 +70,8 @@ MAX_FOLDER_ENTRIES = 100_000
 
 
 def load_text(source: str | os.PathLike = BUILTIN_CORPUS) -> str:
-    """Text from "pydoc" (the built-in corpus), a text file, or a folder of .txt/.md/.rst files.
+    """Text from "pydoc" (the built-in corpus), "python-docs" (the whole Python documentation, when
+    installed), a text file, or a folder of .txt/.md/.rst files.
 
     Every failure is a DataError that names the source: an empty name, a path that does not exist,
     something that is neither a file nor a folder, an unreadable file or subfolder, a folder with
@@ -55,6 +80,8 @@ def load_text(source: str | os.PathLike = BUILTIN_CORPUS) -> str:
     raw = str(source)
     if raw == BUILTIN_CORPUS:
         return builtin_corpus()
+    if raw == PYTHON_DOCS:
+        return _read_folder(python_docs_folder(), raw)
     if not raw.strip():
         raise DataError(
             f"the text source is an empty name; give '{BUILTIN_CORPUS}' (the built-in corpus), a text file or a folder"

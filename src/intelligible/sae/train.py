@@ -36,6 +36,12 @@ class TrainConfig:
     dead_after_tokens: int = 1_000_000
     checkpoint_every: int = 100
     seed: int = 0
+    # Until-flat training: every `eval_every` steps the held-out MSE is measured (the learning curve);
+    # when it improved by less than `plateau_tol` (relative) over the last `plateau_window`
+    # evaluations, the lr decay starts, lasting decay_fraction of the run. `steps` is then a cap.
+    eval_every: int = 0
+    plateau_tol: float = 0.0
+    plateau_window: int = 2
 
     def validate(self) -> None:
         """Range checks: a nan, a negative or an absurd value fails here, before any data is touched."""
@@ -60,6 +66,23 @@ class TrainConfig:
             raise ConfigError(f"dead_after_tokens must be in 1..2**62, got {self.dead_after_tokens}")
         if not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"seed must be in 0..{MAX_SEED} (2**32 - 1), got {self.seed}")
+        if not (
+            0 <= self.eval_every <= MAX_STEPS
+            and 0 <= self.plateau_tol < 1
+            and 1 <= self.plateau_window <= 1000
+        ):
+            raise ConfigError(
+                f"eval_every must be >= 0, plateau_tol in [0, 1) and plateau_window in 1..1000, got "
+                f"{self.eval_every}, {self.plateau_tol}, {self.plateau_window}"
+            )
+        if self.plateau_tol and not self.eval_every:
+            raise ConfigError("plateau_tol needs eval_every > 0 (the held-out MSE it watches)")
+        if self.plateau_tol and self.decay_fraction >= 1:
+            raise ConfigError("until-flat training needs decay_fraction < 1 (the decay follows the plateau)")
+
+    @property
+    def until_flat(self) -> bool:
+        return self.plateau_tol > 0
 
 
 # Plausibility limits: far beyond any real run, so a value past them is a typo (`1e30`), not a plan.
@@ -74,14 +97,50 @@ def base_learning_rate(n_latents: int) -> float:
     return 2e-4 / math.sqrt(n_latents / 2**14)
 
 
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Multiplier of the base rate at `step`: linear warmup, constant, linear decay to 0 at the end."""
+def lr_factor(step: int, cfg: TrainConfig, decay_start: int | None = None) -> float:
+    """Multiplier of the base rate at `step`: linear warmup, constant, linear decay to 0 at the end.
+
+    The decay starts at `decay_start` when given (until-flat training: where the plateau was found),
+    else at (1 - decay_fraction) of cfg.steps; it ends at `decay_end(decay_start, cfg)`.
+    """
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
-    decay_start = int(cfg.steps * (1 - cfg.decay_fraction))
-    if step >= decay_start and cfg.decay_fraction > 0:
-        return max(cfg.steps - step, 0) / (cfg.steps - decay_start)
+    start = decay_start if decay_start is not None else int(cfg.steps * (1 - cfg.decay_fraction))
+    end = decay_end(start, cfg)
+    if step >= start and cfg.decay_fraction > 0 and end > start:
+        return max(end - step, 0) / (end - start)
     return 1.0
+
+
+def decay_end(decay_start: int, cfg: TrainConfig) -> int:
+    """The last step + 1 of a run whose decay starts at `decay_start`: the decay is decay_fraction
+    of the whole run (capped at cfg.steps)."""
+    if decay_start >= int(cfg.steps * (1 - cfg.decay_fraction)) or cfg.decay_fraction >= 1:
+        return cfg.steps
+    length = max(round(decay_start * cfg.decay_fraction / (1 - cfg.decay_fraction)), 1)
+    return min(decay_start + length, cfg.steps)
+
+
+def plateau_reached(curve: list[tuple[int, float]], cfg: TrainConfig) -> bool:
+    """True when the last held-out MSE is less than plateau_tol (relative) below the one
+    plateau_window evaluations earlier."""
+    if not cfg.until_flat or len(curve) <= cfg.plateau_window:
+        return False
+    before, now = curve[-1 - cfg.plateau_window][1], curve[-1][1]
+    return before - now < cfg.plateau_tol * abs(before)
+
+
+@torch.no_grad()
+def heldout_mse(model: SparseAutoencoder, values: Tensor, chunk: int = 8192) -> float:
+    """Mean squared reconstruction error (summed over d) of `values`, in chunks."""
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for start in range(0, values.shape[0], chunk):
+        x = values[start : start + chunk]
+        total += float((model(x)[0] - x).pow(2).sum())
+    model.train(was_training)
+    return total / max(values.shape[0], 1)
 
 
 @torch.no_grad()
@@ -135,6 +194,12 @@ class TrainHistory(list):
         self.start_step, self.parts, self.seconds_before = start_step, parts, seconds_before
         self.train_seconds = seconds_before
         self._final = final
+        # until-flat training: (step, held-out MSE) of every evaluation, where the decay began,
+        # whether a plateau began it (False: the step cap did), and the steps trained in all
+        self.curve: list[tuple[int, float]] = []
+        self.decay_start: int | None = None
+        self.flattened: bool | None = None
+        self.steps: int | None = None
 
     @property
     def final(self) -> dict[str, float] | None:
@@ -299,6 +364,7 @@ def train(
     run: RunDir | None = None,
     resume: bool = False,
     show_progress: bool | None = None,
+    heldout: Tensor | None = None,
 ) -> TrainHistory:
     """Train `model` for cfg.steps steps on batches.batch_at(step); returns one metrics dict per step.
 
@@ -307,6 +373,11 @@ def train(
     on Ctrl-C; `resume=True` continues from it: metrics.jsonl is cut back to the checkpoint's step
     (the steps after it are trained and logged again, once), and the returned TrainHistory's
     `train_seconds`, `parts` and `final` describe the whole run, not only the resumed part.
+
+    With cfg.eval_every, the held-out MSE on `heldout` is logged every eval_every steps (the
+    learning curve, `history.curve`); with cfg.plateau_tol too, the run trains until that curve
+    flattens, then decays the lr (see TrainConfig), and `history.flattened` says whether it did
+    before cfg.steps. Both survive a resume.
 
     Under torch.distributed (e.g. `torchrun --nproc-per-node N`), each rank trains on its 1/N slice
     of every batch and gradients are averaged, so the run follows the single-process trajectory
@@ -317,6 +388,8 @@ def train(
     `run` on every rank.
     """
     cfg.validate()
+    if cfg.eval_every and (heldout is None or heldout.dim() != 2 or heldout.shape[0] == 0):
+        raise ConfigError("eval_every needs held-out activations (a non-empty (tokens, d) matrix)")
     rank, world = _world()
     if world > 1 and cfg.batch % world:
         raise ConfigError(f"batch {cfg.batch} must be divisible by the number of processes ({world})")
@@ -333,6 +406,8 @@ def train(
             since_fired = _restore(model, optimizer, tensors)
             history = TrainHistory(int(state["step"]), int(state.get("parts", 1)) + 1,
                                    float(state.get("train_seconds", 0.0)), state.get("final"))  # fmt: skip
+            history.curve = [(int(step), float(mse)) for step, mse in state.get("curve", [])]
+            history.decay_start = state.get("decay_start")
         if rank == 0:
             # the steps after the checkpoint were logged by the crashed part; they are trained again
             run.truncate_metrics(history.start_step - 1)
@@ -347,7 +422,7 @@ def train(
         tensors = _checkpoint_tensors(model, optimizer, since_fired)  # every rank gathers shards
         if rank == 0:
             state = {"step": step, "parts": history.parts, "train_seconds": history.train_seconds,
-                     "final": history.final}  # fmt: skip
+                     "final": history.final, "curve": history.curve, "decay_start": history.decay_start}  # fmt: skip
             run.save_checkpoint(tensors, state)
 
     def on_interrupt() -> None:
@@ -360,8 +435,17 @@ def train(
     done = start  # steps finished and logged: what a Ctrl-C checkpoint records
     bar = progress(range(start, cfg.steps), desc=f"sae {model.kind}",
                    disable=None if show_progress is None else not show_progress)  # fmt: skip
+    end = decay_end(history.decay_start, cfg) if history.decay_start is not None else cfg.steps
     with interrupt_guard(on_interrupt):
         for step in bar:
+            if step >= end:
+                break
+            if (
+                cfg.until_flat
+                and history.decay_start is None
+                and step >= int(cfg.steps * (1 - cfg.decay_fraction))
+            ):
+                history.decay_start, end = step, cfg.steps  # the cap came before a plateau
             x = batches.batch_at(step)
             if step == 0:  # on the whole batch, identical on every rank
                 with torch.no_grad():
@@ -370,7 +454,7 @@ def train(
                     if isinstance(model, SwitchSAE):
                         model.b_router.copy_(median)
             for group in optimizer.param_groups:
-                group["lr"] = base_lr * lr_factor(step, cfg)
+                group["lr"] = base_lr * lr_factor(step, cfg, history.decay_start if cfg.until_flat else None)
             model.normalize_decoder()
             if world > 1:
                 x = x[rank * (cfg.batch // world) : (rank + 1) * (cfg.batch // world)]
@@ -399,6 +483,12 @@ def train(
                 since_fired[fired] = 0
                 dead = float((since_fired > cfg.dead_after_tokens).float().mean())
             metrics.update(dead_fraction=dead, lr=optimizer.param_groups[0]["lr"])
+            if cfg.eval_every and (step + 1) % cfg.eval_every == 0:
+                metrics["heldout_mse"] = heldout_mse(model, heldout)
+                history.curve.append((step + 1, metrics["heldout_mse"]))
+                if history.decay_start is None and plateau_reached(history.curve, cfg):
+                    history.decay_start = step + 1
+                    end = decay_end(step + 1, cfg)
             history.append(metrics)
             if run is not None and rank == 0:
                 run.log_metrics(step, **metrics)
@@ -407,7 +497,12 @@ def train(
             if (step + 1) % cfg.checkpoint_every == 0:
                 checkpoint(step + 1)
     model.normalize_decoder()
-    checkpoint(cfg.steps)
+    history.steps = max(done, start)
+    if cfg.until_flat:
+        history.flattened = history.decay_start is not None and history.decay_start < int(
+            cfg.steps * (1 - cfg.decay_fraction)
+        )
+    checkpoint(history.steps)
     return history
 
 
