@@ -23,6 +23,13 @@ $(STAMP): pyproject.toml constraints.txt
 	      || echo "warning: could not install dafny; dafnybench will report it missing"; \
 	  else echo "note: dafny not found and not root; install it with: sudo apt-get install dafny"; fi; \
 	fi
+	# the long SAE reproduction's corpus: the Python documentation sources (Debian's python3-doc, PSF license)
+	@if ! ls -d /usr/share/doc/python3*/html/_sources >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-doc >/dev/null) \
+	      || echo "warning: could not install python3-doc; the 'python-docs' corpus will report it missing"; \
+	  else echo "note: python3-doc not found and not root; the long SAE run needs it (sudo apt-get install python3-doc)"; fi; \
+	fi
 	# headless Chromium opens the reproduction page in the browser test (skipped, with the reason, without it)
 	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = "0" ]; then \
@@ -35,8 +42,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(VENV)/bin/intelligible reproduce --preset quick --out $(OUT)
 
+# the slow tests (heavy reproductions) run last, each only while it fits in this many seconds of pytest
+TEST_BUDGET_S ?= 900
+
 test: setup
-	$(PY) -m pytest -q -p no:cacheprovider
+	INTELLIGIBLE_TEST_BUDGET_S=$(TEST_BUDGET_S) $(PY) -m pytest -q -rs -p no:cacheprovider
 
 bench: setup
 	# peers timed side by side (TransformerLens, ...) live in the bench extra, never in the core install

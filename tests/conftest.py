@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,31 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+# `make test` sets a wall-clock budget for the whole session: slow tests (the heavy reproductions,
+# `@pytest.mark.slow(seconds=N)`) run last, each only when its N seconds still fit, and are skipped
+# with the reason otherwise. Plain `pytest` has no budget and runs everything.
+TEST_BUDGET_ENV = "INTELLIGIBLE_TEST_BUDGET_S"
+_SESSION_START = time.monotonic()
+
+
+def pytest_collection_modifyitems(config, items):  # noqa: ARG001 - pytest's hook signature
+    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)  # stable: slow ones last
+
+
+def pytest_runtest_setup(item):
+    marker = item.get_closest_marker("slow")
+    budget = os.environ.get(TEST_BUDGET_ENV, "").strip()
+    if marker is None or not budget:
+        return
+    expected = float(marker.kwargs.get("seconds", 60))
+    left = float(budget) - (time.monotonic() - _SESSION_START)
+    if expected > left:
+        pytest.skip(
+            f"slow test (about {expected:.0f} s) left out: {max(left, 0):.0f} s of the {float(budget):.0f} s "
+            f"budget ({TEST_BUDGET_ENV}) remain; run it with `pytest -m slow`"
+        )
+
 
 WORDS = [f"w{i}" for i in range(90)]
 SAMPLE_TEXT = " ".join(WORDS[(7 * i + i // 13) % len(WORDS)] for i in range(3000))

@@ -143,6 +143,7 @@ def test_cli_score(tmp_path, capsys):
     assert "3 tasks, 1 verify without hints" in out and "success@1 :  33.3%" in out
 
 
+@pytest.mark.slow(seconds=60)
 def test_reproduce_quick_with_a_scripted_model(tmp_path, monkeypatch, dev_tasks):
     """The quick preset end to end, with the model replaced by one that returns the ground truth (the
     real bundled model is exercised by `make demo`)."""

@@ -85,7 +85,7 @@ def test_cache_off_or_unwritable_still_loads(fake_gguf, tmp_path, monkeypatch):
     assert len(conversions) == 3 and lm.n_layers == 4
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=50)
 def test_bundled_model_from_the_cache_equals_a_fresh_conversion(smollm2, tmp_path, monkeypatch):
     monkeypatch.setenv(loading.CACHE_ENV, str(tmp_path / "cache"))
     converted = load_model("smollm2-135m")  # converts (about 40 s) and keeps the copy

@@ -11,7 +11,7 @@ from intelligible.lm import builtin_corpus, token_windows
 from intelligible.stages import make_interventions, run_sweep
 from intelligible.stages.experiment import preset_config, run_experiment
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=30)
 
 
 def test_smollm2_shape_and_exact_forward(smollm2):
@@ -40,6 +40,7 @@ def test_smollm2_prefix_reuse_equals_naive(smollm2):
     assert delete[0] < 0.3 < delete[14]
 
 
+@pytest.mark.slow(seconds=260)
 def test_quick_reproduction_claims_hold(smollm2, tmp_path):
     report = run_experiment(preset_config("quick"), tmp_path, preset="quick", model=smollm2)
     failed = [c.statement for c in report.claims if not c.holds]
