@@ -32,6 +32,33 @@ def test_sae_train_and_eval(capsys, tmp_path, tiny_model_dir, sample_text_file, 
     assert evaluated["mse"] == pytest.approx(summary["mse"], rel=1e-5)
 
 
+def test_sae_train_until_flat_with_a_cache(capsys, tmp_path, tiny_model_dir, sample_text_file):
+    cache = tmp_path / "cache"
+    args = [
+        "--arch",
+        "topk",
+        "--steps",
+        "400",
+        "--eval-every",
+        "5",
+        "--plateau-tol",
+        "0.05",
+        "--cache-dir",
+        str(cache),
+    ]
+    assert main(_train_args(tiny_model_dir, sample_text_file, tmp_path / "flat", *args)) == 0
+    stdout = capsys.readouterr().out
+    assert "tokens/s through the LM (layers 0..layer only)" in stdout
+    summary = json.loads((tmp_path / "flat" / "summary.json").read_text())
+    assert (
+        summary["flattened"] is True
+        and summary["train_steps"] < 320
+        and f"after {summary['train_steps']:,} steps" in stdout
+    )
+    assert [point[0] for point in summary["heldout_curve"]][:3] == [5, 10, 15]
+    assert len(list(cache.glob("train/*/shard_*.safetensors"))) == 1  # the next run reuses it
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

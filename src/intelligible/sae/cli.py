@@ -23,9 +23,14 @@ def cli() -> None:
 def train(ctx: click.Context, out: Path, resume: bool, overwrite: bool) -> None:
     """Train one SAE, e.g. --arch switch --experts 16 --latents 16384 --k 32 --layer 15.
 
-    Options: --model, --layer, --text, --seq-len, --n-windows, --eval-windows, --normalize,
+    Options: --model, --layer, --text (pydoc, python-docs, a file or a folder), --seq-len, --n-windows, --eval-windows, --normalize,
     --arch relu|topk|switch, --latents, --k, --experts, --lb-alpha, --heaviside, --l1-coeff,
-    --steps, --batch, --lr (0: 2e-4 / sqrt(M / 2^14)), --cache-dir, --seed.
+    --steps, --batch, --lr (0: 2e-4 / sqrt(M / 2^14)), --cache-dir, --eval-every, --plateau-tol, --seed.
+
+    --cache-dir keeps the activations on disk in shards (the LM runs only up to --layer) and reuses
+    them; an interrupted caching resumes after its last shard. --eval-every N logs the held-out MSE
+    every N steps; with --plateau-tol T the run trains until that MSE is less than T (relative)
+    better than two evaluations earlier, then decays the lr and stops (--steps is then a cap).
 
     --resume continues an interrupted run from its last checkpoint (same options; the steps after the
     checkpoint are trained and logged again, once); --overwrite replaces a run already in --out.
@@ -41,6 +46,13 @@ def train(ctx: click.Context, out: Path, resume: bool, overwrite: bool) -> None:
         f"dead {100 * summary['dead_fraction']:.1f}%, CE recovered {summary['ce_recovered']:.3f} "
         f"(delta CE {summary['delta_ce']:.4f} nats)"
     )
+    if summary.get("lm_tokens_per_s"):
+        click.echo(
+            f"activations: {summary['lm_tokens_per_s']:,.0f} tokens/s through the LM (layers 0..layer only)"
+        )
+    if summary.get("flattened") is not None:
+        state = "flattened" if summary["flattened"] else "still falling at the step cap"
+        click.echo(f"held-out MSE {state} after {summary['train_steps']:,} steps")
     click.echo(f"sae: {out / 'sae.json'}")
 
 

@@ -290,6 +290,8 @@ def train_run(
         run = RunDir(Path(out_dir))
     train_acts, eval_acts = prepare_activations(cfg, lm, train_windows, eval_windows)
     model, summary = fit_and_evaluate(cfg, lm, train_acts, eval_acts, eval_windows, run=run, resume=resume)
+    if train_acts.stats is not None:
+        summary["lm_tokens_per_s"] = train_acts.stats.tokens_per_s  # the LM's part (cached: when it ran)
     if rank == 0:
         save_sae(model, run.path / "sae")
         run.write_json("summary.json", _compact(summary))
