@@ -22,11 +22,11 @@ from intelligible.core.runs import RunDir, atomic_write_text
 from intelligible.core.seeding import seed_everything
 from intelligible.lm.loading import ModelInfo, load_model, model_info
 from intelligible.lm.model import LanguageModel
+from intelligible.lm.saes.io import load_sae, save_sae
+from intelligible.lm.saes.models import ReLUSAE, SparseAutoencoder, SwitchSAE, TopKSAE
 from intelligible.lm.text import check_text_length, load_text, token_windows
 from intelligible.sae.activations import Activations, collect_activations
-from intelligible.sae.io import load_sae, save_sae
 from intelligible.sae.metrics import evaluate, spliced_losses
-from intelligible.sae.models import ReLUSAE, SparseAutoencoder, SwitchSAE, TopKSAE
 from intelligible.sae.parallel import gather_experts, shard_experts
 from intelligible.sae.train import TensorBatches, TrainConfig, checkpoint_step, train
 
