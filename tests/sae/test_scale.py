@@ -102,7 +102,7 @@ def test_python_docs_corpus_picks_the_newest_version(tmp_path):
                     reason="Debian's python3-doc is not installed (make setup installs it as root)")  # fmt: skip
 def test_python_docs_corpus_is_large_and_not_repeated():
     text = load_text("python-docs")
-    assert len(text) > 8_000_000  # about 2.7M SmolLM2 tokens
+    assert len(text) > 8_000_000  # over 2M SmolLM2 tokens
     paragraphs = [p for p in text.split("\n\n") if len(p) > 200]
     assert len(set(paragraphs)) > 0.95 * len(paragraphs)  # not one document repeated
 

@@ -14,7 +14,7 @@ from intelligible.core.config import shown
 from intelligible.core.errors import DataError, MissingDependencyError
 
 BUILTIN_CORPUS = "pydoc"
-# About 11 MB of English (2.7M SmolLM2 tokens): the reStructuredText sources of the whole Python
+# About 11 MB of English (over 2M SmolLM2 tokens): the reStructuredText sources of the whole Python
 # documentation, from Debian's python3-doc package (PSF license); `make setup` installs it as root.
 PYTHON_DOCS = "python-docs"
 PYTHON_DOCS_GLOB = "/usr/share/doc/python3*/html/_sources"
