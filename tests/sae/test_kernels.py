@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from intelligible.sae import _kernels
+from intelligible.lm.saes import _kernels
 
 pytestmark = pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
 

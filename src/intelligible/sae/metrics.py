@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from intelligible.lm.model import LanguageModel
-from intelligible.sae.models import SparseAutoencoder, SwitchSAE
+from intelligible.lm.saes.models import SparseAutoencoder, SwitchSAE
 
 
 @torch.no_grad()

@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from intelligible.core.errors import ConfigError
-from intelligible.sae._kernels import sparse_decode
-from intelligible.sae.models import Code, SwitchSAE, _GroupedMatmul, inverse_permutation, permute_rows
+from intelligible.lm.saes._kernels import sparse_decode
+from intelligible.lm.saes.models import Code, SwitchSAE, _GroupedMatmul, inverse_permutation, permute_rows
 
 SHARDED = ("W_enc", "W_dec")  # parameters split by expert; everything else is replicated
 

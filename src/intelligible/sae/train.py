@@ -20,7 +20,7 @@ from torch import Tensor
 from intelligible.core.errors import ConfigError, DataError
 from intelligible.core.progress import progress
 from intelligible.core.runs import RunDir, interrupt_guard
-from intelligible.sae.models import Code, SparseAutoencoder, SwitchSAE
+from intelligible.lm.saes.models import Code, SparseAutoencoder, SwitchSAE
 
 
 @dataclass

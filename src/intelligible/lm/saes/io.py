@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from intelligible.core.artifacts import load_artifact, save_artifact
 from intelligible.core.errors import ConfigError, DataError
-from intelligible.sae.models import ReLUSAE, SparseAutoencoder, SwitchSAE, TopKSAE
+from intelligible.lm.saes.models import ReLUSAE, SparseAutoencoder, SwitchSAE, TopKSAE
 
 _KINDS = {"relu": ReLUSAE, "topk": TopKSAE, "switch": SwitchSAE}
 

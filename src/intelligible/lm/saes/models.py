@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from intelligible.core.errors import ConfigError, DataError
-from intelligible.sae._kernels import normalize_rows, project_out_parallel, sparse_decode
+from intelligible.lm.saes._kernels import normalize_rows, project_out_parallel, sparse_decode
 
 
 @dataclass
