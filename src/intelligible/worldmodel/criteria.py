@@ -88,7 +88,9 @@ def _as_positions(output: object, site: str) -> torch.Tensor:
             "is one tensor"
         )
     if output.ndim < 2:
-        raise ModelError(f"site {site!r} outputs shape {tuple(output.shape)}; need (sequences, ..., features)")
+        raise ModelError(
+            f"site {site!r} outputs shape {tuple(output.shape)}; need (sequences, ..., features)"
+        )
     if output.ndim == 2:
         return output[:, None, :]
     return output.reshape(output.shape[0], output.shape[1], -1)
@@ -173,7 +175,9 @@ def _hypotheses(hypotheses: Sequence[Hypothesis | str], task: str) -> list[Hypot
             continue
         known = known or builtin_hypotheses(task)
         if item not in known:
-            raise ConfigError(f"unknown hypothesis {shown(item)} for task {task!r}; valid: {', '.join(known)}")
+            raise ConfigError(
+                f"unknown hypothesis {shown(item)} for task {task!r}; valid: {', '.join(known)}"
+            )
         found.append(known[item])
     names = [h.name for h in found]
     if len(set(names)) != len(names):
@@ -259,8 +263,14 @@ def _check_common(data: SequenceBatch, from_position: int, alpha: float) -> None
     if not isinstance(data, SequenceBatch):
         raise DataError(f"data must be a SequenceBatch (see worldmodel.data), got {type(data).__name__}")
     data.check()
-    if isinstance(from_position, bool) or not isinstance(from_position, int) or not 0 <= from_position < data.positions:
-        raise ConfigError(f"from_position must be from 0 to {data.positions - 1}, got {str(from_position)[:80]}")
+    if (
+        isinstance(from_position, bool)
+        or not isinstance(from_position, int)
+        or not 0 <= from_position < data.positions
+    ):
+        raise ConfigError(
+            f"from_position must be from 0 to {data.positions - 1}, got {str(from_position)[:80]}"
+        )
     if not (isinstance(alpha, float | int) and math.isfinite(alpha) and alpha >= 0):
         raise ConfigError(f"alpha must be a finite number >= 0, got {str(alpha)[:80]}")
 
@@ -327,7 +337,11 @@ def test_hypothesis(
             variance[hyp.name].append(_pad(explained, positions))
             if whitened is not None:
                 score = cca_r2_batched(
-                    whitened, hte, polynomial_features(sub_tr, cca_degree), polynomial_features(sub_te, cca_degree), CCA_REG
+                    whitened,
+                    hte,
+                    polynomial_features(sub_tr, cca_degree),
+                    polynomial_features(sub_te, cca_degree),
+                    CCA_REG,
                 )
                 cca[hyp.name].append(_pad(score, positions))
     return CriteriaReport(
@@ -369,11 +383,15 @@ def encoding_vs_performance(
     percentile bootstrap interval (pairs resampled). A good encoding that tracks performance gives rho < 0."""
     r2_arr, err_arr = np.asarray(r2, float), np.asarray(error, float)
     if r2_arr.shape != err_arr.shape or r2_arr.ndim != 1:
-        raise DataError(f"r2 and error must be two lists of the same length, got {r2_arr.shape} and {err_arr.shape}")
+        raise DataError(
+            f"r2 and error must be two lists of the same length, got {r2_arr.shape} and {err_arr.shape}"
+        )
     keep = np.isfinite(r2_arr) & np.isfinite(err_arr)
     r2_arr, err_arr = r2_arr[keep], err_arr[keep]
     if len(r2_arr) < 3:
-        raise DataError(f"criterion 2 needs at least 3 models or checkpoints with finite scores, got {len(r2_arr)}")
+        raise DataError(
+            f"criterion 2 needs at least 3 models or checkpoints with finite scores, got {len(r2_arr)}"
+        )
     rho = spearman(r2_arr, err_arr)
     rng = np.random.default_rng(seed)
     boots = []
@@ -383,7 +401,7 @@ def encoding_vs_performance(
     boots_arr = np.asarray(boots)
     boots_arr = boots_arr[np.isfinite(boots_arr)]
     tail = (1 - level) / 2 * 100
-    low, high = (np.percentile(boots_arr, [tail, 100 - tail]) if len(boots_arr) else (math.nan, math.nan))
+    low, high = np.percentile(boots_arr, [tail, 100 - tail]) if len(boots_arr) else (math.nan, math.nan)
     return {"rho": rho, "low": float(low), "high": float(high), "n": int(len(r2_arr)), "level": level}
 
 
@@ -428,8 +446,12 @@ def intervene(
     changed parameters, whose targets are the intended answers)."""
     _check_common(data, from_position, alpha)
     counterfactual.check()
-    if counterfactual.inputs.shape != data.inputs.shape or not torch.equal(counterfactual.inputs, data.inputs):
-        raise DataError("the counterfactual must have the same inputs as the data (only parameters and targets change)")
+    if counterfactual.inputs.shape != data.inputs.shape or not torch.equal(
+        counterfactual.inputs, data.inputs
+    ):
+        raise DataError(
+            "the counterfactual must have the same inputs as the data (only parameters and targets change)"
+        )
     chosen = resolve_sites(model, [site])
     (hyp,) = _hypotheses([hypothesis], data.task)
     train, test = split_indices(len(data), holdout, seed)
@@ -439,7 +461,9 @@ def intervene(
     if hidden_train.shape[1] != data.positions:
         raise ModelError(f"site {site!r} must keep one state per position to be intervened on")
     _, probe = variance_explained(old[train], old[train], hidden_train, hidden_train, alpha)
-    shift = (torch.as_tensor(new[test]).permute(1, 0, 2) - torch.as_tensor(old[test]).permute(1, 0, 2)) / probe["std"]
+    shift = (
+        torch.as_tensor(new[test]).permute(1, 0, 2) - torch.as_tensor(old[test]).permute(1, 0, 2)
+    ) / probe["std"]
     delta = (shift @ probe["coef"]).permute(1, 0, 2)  # (n_test, T, d)
     delta[:, :from_position] = 0.0
     inputs = data.inputs[test]
@@ -448,7 +472,9 @@ def intervene(
     generator = torch.Generator().manual_seed(seed)
     direction = torch.randn(delta.shape, generator=generator, dtype=torch.float64)
     direction *= delta.norm(dim=2, keepdim=True) / direction.norm(dim=2, keepdim=True).clamp_min(1e-300)
-    randomised, _ = run_with_sites(model, chosen, inputs, batch_size=batch_size, edits={site: direction.float()})
+    randomised, _ = run_with_sites(
+        model, chosen, inputs, batch_size=batch_size, edits={site: direction.float()}
+    )
     mask = data.loss_mask.clone()
     mask[:from_position] = False
     intended = counterfactual.targets[test]

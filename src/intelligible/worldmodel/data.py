@@ -77,7 +77,9 @@ class SequenceBatch:
                 "in sequences and positions"
             )
         if self.loss_mask.shape != (t,):
-            raise DataError(f"loss_mask must have one entry per position ({t}), got {tuple(self.loss_mask.shape)}")
+            raise DataError(
+                f"loss_mask must have one entry per position ({t}), got {tuple(self.loss_mask.shape)}"
+            )
         for name, tensor in (("inputs", self.inputs), ("targets", self.targets)):
             bad = ~torch.isfinite(tensor)
             if bool(bad.any()):
@@ -174,14 +176,20 @@ def sho(
     """
     _check_count(n)
     if kind not in ("undamped", "underdamped", "overdamped"):
-        raise ConfigError(f"unknown oscillator kind {str(kind)[:80]!r}; valid: undamped, underdamped, overdamped")
+        raise ConfigError(
+            f"unknown oscillator kind {str(kind)[:80]!r}; valid: undamped, underdamped, overdamped"
+        )
     task = f"sho-{kind}"
     length = DEFAULT_LENGTH[task] if length is None else length
     if isinstance(length, bool) or not isinstance(length, int) or length < 2:
         raise ConfigError(f"length must be a whole number >= 2 (states per sequence), got {str(length)[:80]}")
     _check_split(split)
     rng = np.random.default_rng(seed)
-    w = _draw_omega(rng, n, split) if omega is None else np.broadcast_to(np.asarray(omega, float), (n,)).copy()
+    w = (
+        _draw_omega(rng, n, split)
+        if omega is None
+        else np.broadcast_to(np.asarray(omega, float), (n,)).copy()
+    )
     if gamma is not None:
         g = np.broadcast_to(np.asarray(gamma, float), (n,)).copy()
     elif kind == "undamped":
@@ -190,7 +198,11 @@ def sho(
         g = rng.uniform(0.0, 1.0, n) * w
     else:
         g = w + rng.uniform(0.0, math.pi / 4, n)
-    step = rng.uniform(0.0, 1.0, n) * (2 * math.pi / w) if dt is None else np.broadcast_to(np.asarray(dt, float), (n,)).copy()
+    step = (
+        rng.uniform(0.0, 1.0, n) * (2 * math.pi / w)
+        if dt is None
+        else np.broadcast_to(np.asarray(dt, float), (n,)).copy()
+    )
     x0 = rng.uniform(-1.0, 1.0, n)
     v0 = rng.uniform(-1.0, 1.0, n)
     times = step[:, None] * np.arange(length)[None, :]
@@ -242,7 +254,9 @@ def oscillator_closed_form(
     return x, v
 
 
-def generate(task: str, n: int, *, split: str = "train", seed: int = 0, length: int | None = None) -> SequenceBatch:
+def generate(
+    task: str, n: int, *, split: str = "train", seed: int = 0, length: int | None = None
+) -> SequenceBatch:
     """`n` sequences of `task` (one of TASKS) from `split`, seeded."""
     if task not in TASKS:
         raise ConfigError(f"unknown task {str(task)[:80]!r}; valid tasks: {', '.join(TASKS)}")
@@ -259,7 +273,9 @@ def counterfactual(batch: SequenceBatch, seed: int = 0, change: str = "dt") -> S
     damped task gamma keeps its ratio to omega, so the damping regime stays the same).
     """
     if not batch.task.startswith("sho-"):
-        raise ConfigError(f"counterfactual parameters are defined for the oscillator tasks, not {batch.task!r}")
+        raise ConfigError(
+            f"counterfactual parameters are defined for the oscillator tasks, not {batch.task!r}"
+        )
     if change not in ("dt", "omega"):
         raise ConfigError(f"change must be 'dt' or 'omega', got {str(change)[:80]!r}")
     rng = np.random.default_rng(seed)
@@ -273,7 +289,11 @@ def counterfactual(batch: SequenceBatch, seed: int = 0, change: str = "dt") -> S
         params["dt"] = rng.uniform(0.0, 1.0, n) * (2 * math.pi / params["omega"])
     states = batch.inputs.double().numpy()
     x, v = oscillator_closed_form(
-        states[..., 0], states[..., 1], params["omega"][:, None], params["gamma"][:, None], params["dt"][:, None]
+        states[..., 0],
+        states[..., 1],
+        params["omega"][:, None],
+        params["gamma"][:, None],
+        params["dt"][:, None],
     )
     targets = torch.tensor(np.stack([x, v], axis=2), dtype=torch.float32)
     return replace(batch, targets=targets, params=params, states=None, meta={**batch.meta, "changed": change})

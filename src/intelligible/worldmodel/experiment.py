@@ -90,19 +90,28 @@ def probe_run(run_dir: str | Path, config: ProbeConfig, out_dir: str | Path | No
     known = builtin_hypotheses(train_config.task)
     for name in names:
         if name not in known:
-            raise ConfigError(f"unknown hypothesis {shown(name)} for task {train_config.task!r}; valid: {', '.join(known)}")
+            raise ConfigError(
+                f"unknown hypothesis {shown(name)} for task {train_config.task!r}; valid: {', '.join(known)}"
+            )
     resolve_sites(model, list(config.sites))
     if config.from_position >= train_config.positions:
-        raise ConfigError(f"from_position must be below the run's {train_config.positions} positions, got {config.from_position}")
+        raise ConfigError(
+            f"from_position must be below the run's {train_config.positions} positions, got {config.from_position}"
+        )
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "probe"
-    RunDir.check(out, config, config.seed, overwrite=True)
+    RunDir.check(out, config, config.seed, kind="worldmodel-probe", rerunnable=True)
     data = _probe_data(train_config, config.n_sequences, config.seed)
-    kwargs = {"holdout": config.holdout, "alpha": config.alpha, "from_position": config.from_position, "seed": config.seed}
+    kwargs = {
+        "holdout": config.holdout,
+        "alpha": config.alpha,
+        "from_position": config.from_position,
+        "seed": config.seed,
+    }
     report = test_hypothesis(model, list(config.sites), names, data, cca_degree=config.cca_degree, **kwargs)
     summary: dict = {"run": str(run_dir), "task": train_config.task, **report.to_dict()}
     if config.snapshots:
         summary["criterion_2"] = _track_snapshots(Path(run_dir), names, data, list(config.sites), kwargs)
-    run = RunDir.create(out, config, config.seed, overwrite=True, kind="worldmodel-probe")
+    run = RunDir.create(out, config, config.seed, kind="worldmodel-probe", rerunnable=True)
     run.write_json("probe.json", summary)
     run.save_figure(plot_heatmaps(report, "r2", f"{train_config.task}: ridge probes"), "r2")
     run.save_figure(plot_heatmaps(report, "variance", f"{train_config.task}: reverse probes"), "variance")
@@ -120,11 +129,15 @@ def _track_snapshots(run_dir: Path, names: list[str], data, sites: list[str], kw
     for snapshot in snapshots_of(run_dir):
         model, _ = load_run(run_dir, snapshot)
         report = test_hypothesis(model, sites, names, data, cca_degree=0, **kwargs)
-        points.append({"snapshot": snapshot, "mse": report.model_mse, "r2": {h: report.best(h)[1] for h in names}})
+        points.append(
+            {"snapshot": snapshot, "mse": report.model_mse, "r2": {h: report.best(h)[1] for h in names}}
+        )
     result: dict = {"points": points, "correlation": {}}
     if len(points) >= 3:
         for name in names:
-            result["correlation"][name] = encoding_vs_performance([p["r2"][name] for p in points], [p["mse"] for p in points])
+            result["correlation"][name] = encoding_vs_performance(
+                [p["r2"][name] for p in points], [p["mse"] for p in points]
+            )
     return result
 
 
@@ -177,7 +190,11 @@ def _train_cached(config: TrainConfig, folder: Path) -> dict:
     if run.config_path.is_file():
         try:
             record = run.read_config()
-            same = record.get("kind") == TRAIN_KIND and record.get("config") == config_to_dict(config) and record.get("seed") == config.seed
+            same = (
+                record.get("kind") == TRAIN_KIND
+                and record.get("config") == config_to_dict(config)
+                and record.get("seed") == config.seed
+            )
         except DataError:
             same = False
     return train(config, folder, resume=same, overwrite=not same, quiet=True)
@@ -187,7 +204,9 @@ def _model_name(task: str, layers: int, hidden: int) -> str:
     return f"{task}-L{layers}-H{hidden}"
 
 
-def reproduce(preset: str = "quick", out_dir: str | Path = "runs/worldmodel", *, config: ReproduceConfig | None = None) -> Report:
+def reproduce(
+    preset: str = "quick", out_dir: str | Path = "runs/worldmodel", *, config: ReproduceConfig | None = None
+) -> Report:
     """The study's entry for `intelligible reproduce`: the paper's claims, measured, in one Report."""
     from intelligible.worldmodel.plot import (
         plot_heatmaps,
@@ -216,15 +235,22 @@ def reproduce(preset: str = "quick", out_dir: str | Path = "runs/worldmodel", *,
     for layers, hidden in shapes:
         steps = cfg.sho_steps if (layers, hidden) == shapes[0] else cfg.grid_steps
         name = _model_name(task, layers, hidden)
-        summaries[name] = _train_cached(train_config(task, layers, hidden, steps, cfg.sho_length), models / name)
+        summaries[name] = _train_cached(
+            train_config(task, layers, hidden, steps, cfg.sho_length), models / name
+        )
     main_name = _model_name(task, *shapes[0])
     model, main_config = load_run(models / main_name)
     data = _probe_data(main_config, cfg.n_probe, cfg.seed)
     names = list(default_names(task))
     main = test_hypothesis(model, None, names, data, cca_degree=cfg.cca_degree, seed=cfg.seed)
-    figures = {"R^2 heatmaps (undamped)": run.save_figure(plot_heatmaps(main, "r2", f"{main_name}: held-out ridge R^2"), "r2_heatmaps")}
+    figures = {
+        "R^2 heatmaps (undamped)": run.save_figure(
+            plot_heatmaps(main, "r2", f"{main_name}: held-out ridge R^2"), "r2_heatmaps"
+        )
+    }
     figures["variance explained (undamped)"] = run.save_figure(
-        plot_heatmaps(main, "variance", f"{main_name}: variance explained by reverse probes"), "variance_heatmaps"
+        plot_heatmaps(main, "variance", f"{main_name}: variance explained by reverse probes"),
+        "variance_heatmaps",
     )
     best = {h: main.best(h) for h in names}
     tables = {"undamped hypotheses": main.table()}
@@ -237,15 +263,22 @@ def reproduce(preset: str = "quick", out_dir: str | Path = "runs/worldmodel", *,
             if snapshot == "model" and snapshots_of(models / name):
                 continue  # the final snapshot is the final model
             net, net_config = load_run(models / name, snapshot)
-            probe = test_hypothesis(net, None, names, _probe_data(net_config, cfg.n_probe, cfg.seed), cca_degree=0, seed=cfg.seed)
+            probe = test_hypothesis(
+                net, None, names, _probe_data(net_config, cfg.n_probe, cfg.seed), cca_degree=0, seed=cfg.seed
+            )
             row = {"model": name, "snapshot": snapshot, "mse": probe.model_mse}
             for h in names:
                 row[h] = probe.best(h)[1]
                 points[h].append((probe.model_mse, row[h]))
             track_rows.append(row)
     tables["criterion 2: models and snapshots"] = track_rows
-    tracking = {h: encoding_vs_performance([p[1] for p in pts], [p[0] for p in pts], seed=cfg.seed) for h, pts in points.items()}
-    figures["R^2 vs model MSE"] = run.save_figure(plot_r2_vs_error(points, "undamped: models and snapshots"), "r2_vs_mse")
+    tracking = {
+        h: encoding_vs_performance([p[1] for p in pts], [p[0] for p in pts], seed=cfg.seed)
+        for h, pts in points.items()
+    }
+    figures["R^2 vs model MSE"] = run.save_figure(
+        plot_r2_vs_error(points, "undamped: models and snapshots"), "r2_vs_mse"
+    )
 
     # --- criterion 3: do reverse probes rank the hypotheses as the forward probes do?
     by_r2 = sorted(names, key=lambda h: -best[h][1])
@@ -256,7 +289,11 @@ def reproduce(preset: str = "quick", out_dir: str | Path = "runs/worldmodel", *,
     target_name = _model_name(task, *shape) if _model_name(task, *shape) in summaries else main_name
     net, net_config = load_run(models / target_name)
     net_data = _probe_data(net_config, cfg.n_probe, cfg.seed + 1)
-    net_report = main if target_name == main_name else test_hypothesis(net, None, names, net_data, cca_degree=0, seed=cfg.seed)
+    net_report = (
+        main
+        if target_name == main_name
+        else test_hypothesis(net, None, names, net_data, cca_degree=0, seed=cfg.seed)
+    )
     intervention_rows = []
     for change in ("dt", "omega"):
         changed = counterfactual(net_data, seed=cfg.seed + 7, change=change)
@@ -265,17 +302,23 @@ def reproduce(preset: str = "quick", out_dir: str | Path = "runs/worldmodel", *,
             result = intervene(net, site, h, net_data, changed, seed=cfg.seed)
             intervention_rows.append({"change": change, **result.to_dict()})
     tables["criterion 4: interventions"] = intervention_rows
-    figures["interventions"] = run.save_figure(plot_interventions(intervention_rows, f"{target_name}: interventions"), "interventions")
+    figures["interventions"] = run.save_figure(
+        plot_interventions(intervention_rows, f"{target_name}: interventions"), "interventions"
+    )
 
     # --- in-context linear regression: w, linearly and with CCA
-    reg_config = train_config("regression", cfg.regression_layers, cfg.regression_hidden, cfg.regression_steps, cfg.regression_pairs)
+    reg_config = train_config(
+        "regression", cfg.regression_layers, cfg.regression_hidden, cfg.regression_steps, cfg.regression_pairs
+    )
     reg_name = _model_name("regression", cfg.regression_layers, cfg.regression_hidden)
     reg_summary = _train_cached(reg_config, models / reg_name)
     reg_model, reg_loaded = load_run(models / reg_name)
     reg_report = test_hypothesis(reg_model, None, list(default_names("regression")),
                                  _probe_data(reg_loaded, cfg.n_probe, cfg.seed), cca_degree=max(cfg.cca_degree, 3), seed=cfg.seed)  # fmt: skip
     tables["regression hypotheses"] = reg_report.table()
-    figures["regression: w, ridge vs CCA"] = run.save_figure(plot_probe_comparison(reg_report, "w"), "regression_w")
+    figures["regression: w, ridge vs CCA"] = run.save_figure(
+        plot_probe_comparison(reg_report, "w"), "regression_w"
+    )
     w_ridge, w_cca = reg_report.best("w")[1], reg_report.best("w", "cca")[1]
 
     # --- damped oscillators: report what we find
@@ -283,9 +326,14 @@ def reproduce(preset: str = "quick", out_dir: str | Path = "runs/worldmodel", *,
     for kind in cfg.damped_kinds if cfg.damped_steps else ():
         damped_task = f"sho-{kind}"
         name = _model_name(damped_task, cfg.damped_layers, cfg.damped_hidden)
-        damped_summary = _train_cached(train_config(damped_task, cfg.damped_layers, cfg.damped_hidden, cfg.damped_steps, 0), models / name)
+        damped_summary = _train_cached(
+            train_config(damped_task, cfg.damped_layers, cfg.damped_hidden, cfg.damped_steps, 0),
+            models / name,
+        )
         net, net_config = load_run(models / name)
-        report = test_hypothesis(net, None, names, _probe_data(net_config, cfg.n_probe, cfg.seed), cca_degree=0, seed=cfg.seed)
+        report = test_hypothesis(
+            net, None, names, _probe_data(net_config, cfg.n_probe, cfg.seed), cca_degree=0, seed=cfg.seed
+        )
         for row in report.table():
             damped_rows.append({"task": damped_task, "val_mse": damped_summary["val_mse"], **row})
     if damped_rows:
@@ -341,7 +389,10 @@ def _claims(main: CriteriaReport, best: dict, by_r2: list[str], by_variance: lis
     for change in ("dt", "omega"):
         rows = {row["hypothesis"]: row for row in intervention_rows if row["change"] == change}
         mine = rows[matexp]
-        holds = mine["intervened"] < min(rows[h]["intervened"] for h in others) and mine["intervened"] < mine["clean"]
+        holds = (
+            mine["intervened"] < min(rows[h]["intervened"] for h in others)
+            and mine["intervened"] < mine["clean"]
+        )
         claims.append(Claim(
             f"criterion 4 ({target_name}, changed {change}): inserting e^{{A dt}} moves the prediction closer to the "
             "intended answer than inserting the other intermediates", paper_value="MSE about 0.2 vs 1.2 and 3.5 (L=4, H=4)",

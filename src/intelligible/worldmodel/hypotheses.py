@@ -96,7 +96,9 @@ def linear_multistep(back_steps: int = 0) -> Hypothesis:
         return np.concatenate(columns, axis=2)
 
     name = "linear-multistep" if back_steps == 0 else f"linear-multistep-{back_steps}"
-    return Hypothesis(name, fn, "entries of A dt" + (f" and A dt s(t-j), j < {back_steps}" if back_steps else ""))
+    return Hypothesis(
+        name, fn, "entries of A dt" + (f" and A dt s(t-j), j < {back_steps}" if back_steps else "")
+    )
 
 
 def taylor(order: int = 5) -> Hypothesis:
@@ -110,7 +112,9 @@ def taylor(order: int = 5) -> Hypothesis:
             columns.append(_entries(power))
         return np.concatenate(columns, axis=1)
 
-    return Hypothesis("taylor" if order == 5 else f"taylor-{order}", fn, f"entries of (A dt)^k, k = 1..{order}")
+    return Hypothesis(
+        "taylor" if order == 5 else f"taylor-{order}", fn, f"entries of (A dt)^k, k = 1..{order}"
+    )
 
 
 def matrix_exponential(steps: int = 1) -> Hypothesis:
@@ -161,7 +165,13 @@ def builtin_hypotheses(task: str) -> dict[str, Hypothesis]:
     if task == "regression":
         found = regression_hypotheses()
     else:
-        found = [linear_multistep(), taylor(), matrix_exponential(), linear_multistep(2), matrix_exponential(3)]
+        found = [
+            linear_multistep(),
+            taylor(),
+            matrix_exponential(),
+            linear_multistep(2),
+            matrix_exponential(3),
+        ]
     return {h.name: h for h in found}
 
 

@@ -74,7 +74,9 @@ class PhysicsTransformer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t = x.shape[1]
         if t > self.pos.shape[0]:
-            raise ConfigError(f"sequences of {t} tokens are longer than the model's max_len {self.pos.shape[0]}")
+            raise ConfigError(
+                f"sequences of {t} tokens are longer than the model's max_len {self.pos.shape[0]}"
+            )
         h = self.inp_tap(self.inp(x) + self.pos[:t])
         for block in self.blocks:
             h = block(h)

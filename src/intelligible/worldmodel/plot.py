@@ -23,10 +23,19 @@ def plot_heatmaps(report: CriteriaReport, kind: str = "r2", title: str = "") -> 
     plt = _pyplot()
     tables = {"r2": report.r2, "cca": report.cca, "variance": report.variance}[kind]
     names = [h for h in report.hypotheses if h in tables]
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names) + 1, 0.28 * len(report.sites) + 1.6), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(names), figsize=(3.2 * len(names) + 1, 0.28 * len(report.sites) + 1.6), squeeze=False
+    )
     image = None
     for ax, name in zip(axes[0], names):
-        image = ax.imshow(np.clip(tables[name], 0, 1), aspect="auto", vmin=0, vmax=1, cmap="viridis", interpolation="nearest")
+        image = ax.imshow(
+            np.clip(tables[name], 0, 1),
+            aspect="auto",
+            vmin=0,
+            vmax=1,
+            cmap="viridis",
+            interpolation="nearest",
+        )
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("context position")
         ax.set_yticks(range(len(report.sites)))

@@ -98,7 +98,9 @@ def variance_explained(
     fitted probes (standardisation of the intermediate, coefficients, intercept), which interventions
     use to write a new value of the intermediate into the hidden state.
     """
-    return variance_explained_batched(*map(_as_batched, (source_train, source_test, hidden_train, hidden_test)), alpha)
+    return variance_explained_batched(
+        *map(_as_batched, (source_train, source_test, hidden_train, hidden_test)), alpha
+    )
 
 
 def variance_explained_batched(
@@ -161,7 +163,9 @@ def cca_r2(
     linear probe misses.
     """
     xtr, xte = _as_batched(hidden_train), _as_batched(hidden_test)
-    return cca_r2_batched(Whitened(xtr, reg), xte, _as_batched(features_train), _as_batched(features_test), reg)
+    return cca_r2_batched(
+        Whitened(xtr, reg), xte, _as_batched(features_train), _as_batched(features_test), reg
+    )
 
 
 def cca_r2_batched(

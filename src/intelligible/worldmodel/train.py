@@ -92,7 +92,9 @@ def check_device(device: str) -> torch.device:
     except (RuntimeError, TypeError):
         raise ConfigError(f"device must be cpu or cuda[:N], got {str(device)[:80]!r}") from None
     if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} was asked for, but no CUDA device is available; use --device cpu")
+        raise ConfigError(
+            f"device {device!r} was asked for, but no CUDA device is available; use --device cpu"
+        )
     if parsed.type not in ("cpu", "cuda"):
         raise ConfigError(f"device must be cpu or cuda[:N], got {str(device)[:80]!r}")
     return parsed
@@ -102,7 +104,9 @@ def build_model(config: TrainConfig) -> PhysicsTransformer:
     """The transformer for `config`'s task and size (seeded by config.seed)."""
     torch.manual_seed(config.seed)
     width = 1 if config.task == "regression" else 2
-    return PhysicsTransformer(width, width, layers=config.layers, hidden=config.hidden, max_len=config.positions)
+    return PhysicsTransformer(
+        width, width, layers=config.layers, hidden=config.hidden, max_len=config.positions
+    )
 
 
 def batch_for_step(config: TrainConfig, step: int, n: int | None = None) -> SequenceBatch:
@@ -134,8 +138,12 @@ def evaluate(model: torch.nn.Module, batch: SequenceBatch, batch_size: int = 512
 def validation_sets(config: TrainConfig) -> dict[str, SequenceBatch]:
     """Held-out sets: in-distribution validation and out-of-distribution test (fixed seeds)."""
     return {
-        "val": generate(config.task, config.n_val, split="train", seed=config.seed + 10_007, length=config.seq_length),
-        "ood": generate(config.task, config.n_val, split="ood", seed=config.seed + 20_011, length=config.seq_length),
+        "val": generate(
+            config.task, config.n_val, split="train", seed=config.seed + 10_007, length=config.seq_length
+        ),
+        "ood": generate(
+            config.task, config.n_val, split="ood", seed=config.seed + 20_011, length=config.seq_length
+        ),
     }
 
 
@@ -143,7 +151,9 @@ def snapshot_steps(config: TrainConfig) -> list[int]:
     """The steps after which a snapshot is kept: spread geometrically, the last one at the end."""
     if config.snapshots == 0:
         return []
-    points = np.unique(np.round(np.geomspace(max(1, config.steps / 50), config.steps, config.snapshots)).astype(int))
+    points = np.unique(
+        np.round(np.geomspace(max(1, config.steps / 50), config.steps, config.snapshots)).astype(int)
+    )
     return [int(p) for p in points]
 
 
@@ -165,13 +175,15 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
     device = check_device(config.device)
     seed_everything(config.seed)
     model = build_model(config).to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimiser = Adam(list(model.parameters()), lr=config.lr)
     step, elapsed_before = 0, 0.0
     if saved is not None:
         tensors, state = saved
         try:
-            model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
-            optimiser.load_state_dict(_optimiser_state(tensors, state["optimiser"]))
+            model.load_state_dict(
+                {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+            )
+            optimiser.load(tensors, state["optimiser"])
             step, elapsed_before = int(state["step"]), float(state["elapsed_s"])
         except (KeyError, RuntimeError, TypeError, ValueError) as error:
             raise DataError(f"the checkpoint in {existing.path} cannot be resumed: {error}") from None
@@ -182,9 +194,12 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
     started = time.perf_counter()
 
     def save() -> None:
-        tensors, state = _optimiser_tensors(optimiser)
+        tensors, state = optimiser.state()
         tensors.update({f"model.{k}": v for k, v in model.state_dict().items()})
-        run.save_checkpoint(tensors, {"step": step, "optimiser": state, "elapsed_s": elapsed_before + time.perf_counter() - started})
+        run.save_checkpoint(
+            tensors,
+            {"step": step, "optimiser": state, "elapsed_s": elapsed_before + time.perf_counter() - started},
+        )
 
     bar = progress(total=config.steps, desc=f"train {config.task}", disable=quiet)
     bar.update(step)
@@ -193,14 +208,15 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
         while step < config.steps:
             batch = batch_for_step(config, step)
             loss = masked_loss(model(batch.inputs.to(device)), batch)
-            optimiser.zero_grad(set_to_none=True)
+            optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             step += 1
             bar.update(1)
             if step % 50 == 0 or step == config.steps:
-                bar.set_postfix(loss=f"{float(loss):.2e}")
-                run.log_metrics(step, loss=float(loss))
+                value = float(loss.detach())
+                bar.set_postfix(loss=f"{value:.2e}")
+                run.log_metrics(step, loss=value)
             if step in keep:
                 val = evaluate(model, held_out["val"])
                 run.log_metrics(step, snapshot=True, val_mse=val)
@@ -221,29 +237,46 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
     return summary
 
 
-def _optimiser_tensors(optimiser: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    """Adam's state as flat tensors plus JSON (step counts and hyper-parameters)."""
-    state = optimiser.state_dict()
-    tensors, described = {}, {"param_groups": state["param_groups"], "state": {}}
-    for index, entry in state["state"].items():
-        described["state"][str(index)] = {}
-        for key, value in entry.items():
-            if isinstance(value, torch.Tensor) and value.ndim > 0:
-                tensors[f"optim.{index}.{key}"] = value
-                described["state"][str(index)][key] = "tensor"
-            else:
-                described["state"][str(index)][key] = float(value)
-    return tensors, described
+class Adam:
+    """Adam (Kingma & Ba; torch.optim.Adam's update with its defaults), written out because the first
+    `torch.optim` optimiser of a process imports torch._dynamo, seconds that the demo cannot spare."""
 
+    def __init__(self, params: list[torch.nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:  # fmt: skip
+        self.params, self.lr, self.betas, self.eps = list(params), lr, betas, eps
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        self.steps = 0
 
-def _optimiser_state(tensors: dict[str, torch.Tensor], described: dict) -> dict:
-    state = {}
-    for index, entry in described["state"].items():
-        state[int(index)] = {
-            key: tensors[f"optim.{index}.{key}"] if value == "tensor" else torch.tensor(value)
-            for key, value in entry.items()
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.steps += 1
+        beta1, beta2 = self.betas
+        correction1, correction2 = 1 - beta1**self.steps, 1 - beta2**self.steps
+        for p, m, v in zip(self.params, self.m, self.v):
+            if p.grad is None:
+                continue
+            m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
+            v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+            denom = (v.sqrt() / math.sqrt(correction2)).add_(self.eps)
+            p.addcdiv_(m, denom, value=-self.lr / correction1)
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Moments as tensors, the step count as JSON."""
+        tensors = {f"optim.m.{i}": m for i, m in enumerate(self.m)} | {
+            f"optim.v.{i}": v for i, v in enumerate(self.v)
         }
-    return {"state": state, "param_groups": described["param_groups"]}
+        return tensors, {"steps": self.steps}
+
+    def load(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
+        for i in range(len(self.params)):
+            self.m[i].copy_(tensors[f"optim.m.{i}"])
+            self.v[i].copy_(tensors[f"optim.v.{i}"])
+        self.steps = int(state["steps"])
 
 
 def load_run(run_dir: str | Path, snapshot: str = "model") -> tuple[PhysicsTransformer, TrainConfig]:
@@ -252,7 +285,9 @@ def load_run(run_dir: str | Path, snapshot: str = "model") -> tuple[PhysicsTrans
 
     run = RunDir(run_dir)
     if not run.path.is_dir():
-        raise DataError(f"{run.path} is not a folder; give the --out folder of `intelligible worldmodel train`")
+        raise DataError(
+            f"{run.path} is not a folder; give the --out folder of `intelligible worldmodel train`"
+        )
     record = run.read_config()
     if record.get("kind") != KIND:
         raise DataError(f"{run.path} is not a `worldmodel train` run (its kind is {record.get('kind')!r})")
@@ -269,7 +304,9 @@ def load_run(run_dir: str | Path, snapshot: str = "model") -> tuple[PhysicsTrans
     try:
         model.load_state_dict(tensors)
     except RuntimeError as error:
-        raise DataError(f"{run.path}/{snapshot}.safetensors does not fit the run's model: {str(error)[:200]}") from None
+        raise DataError(
+            f"{run.path}/{snapshot}.safetensors does not fit the run's model: {str(error)[:200]}"
+        ) from None
     return model.eval(), config
 
 
