@@ -1,0 +1,265 @@
+"""Training: many small autoencoders at once (`train_batched`) or one at a time (`train_single`).
+
+`train_batched` stacks B models (any mix of seeds, data fractions and learning rates, one
+architecture) on a leading axis and trains them as one tensor program: one forward and backward
+pass per step for all of them, and Adam written out on the stacked tensors with a learning rate per
+model (encoder and decoder separately). Each model's loss is the mean binary cross-entropy over its
+own training pairs, so summing the losses gives each model exactly its own gradient.
+`train_single` trains one model with `torch.optim.Adam` and two parameter groups: the reference.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from intelligible.core.config import shown
+from intelligible.core.errors import ConfigError
+from intelligible.core.memory import check_fits
+from intelligible.core.progress import progress
+from intelligible.geneft.data import check_fraction, split_pairs
+from intelligible.geneft.model import ModelSpec, SingleModel, forward, stack_params
+from intelligible.geneft.relations import Relation
+
+PHASES = ("generalisation", "grokking", "memorisation", "confusion")
+MAX_STEPS = 10_000_000
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: its seed (initialisation and data split), data fraction and learning rates."""
+
+    seed: int
+    fraction: float
+    lr_encoder: float
+    lr_decoder: float
+
+
+@dataclass
+class RunResult:
+    """What one run learned: accuracy curves at the evaluation steps and the phase it ended in."""
+
+    run: RunSpec
+    steps: list[int]
+    train_accuracy: list[float]
+    test_accuracy: list[float]
+    final_loss: float
+    phase: str = ""
+    generalised_at: int | None = None  # first evaluation step with train and test >= threshold
+    embeddings: list[np.ndarray] = field(default_factory=list)  # (n, d) at each evaluation step, if kept
+
+    @property
+    def train(self) -> float:
+        """Final training accuracy."""
+        return self.train_accuracy[-1]
+
+    @property
+    def test(self) -> float:
+        """Final held-out accuracy."""
+        return self.test_accuracy[-1]
+
+
+def check_learning_rate(value: object, name: str = "learning rate") -> float:
+    """A learning rate: a finite number above 0."""
+    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a finite number above 0, got {shown(value)}")
+    return float(value)
+
+
+def check_steps(steps: object, eval_every: object) -> None:
+    """Steps and the evaluation interval: whole numbers >= 1."""
+    for name, value in (("steps", steps), ("eval_every", eval_every)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_STEPS:
+            raise ConfigError(f"{name} must be a whole number from 1 to {MAX_STEPS:,}, got {shown(value)}")
+
+
+def _evaluation_steps(steps: int, eval_every: int) -> list[int]:
+    return sorted({*range(eval_every, steps + 1, eval_every), steps})
+
+
+def classify(result: RunResult, threshold: float = 0.9, generalisation_steps: int = 1000) -> RunResult:
+    """Set the run's phase: generalisation (train and test >= threshold by `generalisation_steps`),
+    grokking (both reached later), memorisation (train only, at the end), confusion (neither)."""
+    result.generalised_at = next(
+        (s for s, tr, te in zip(result.steps, result.train_accuracy, result.test_accuracy)
+         if tr >= threshold and te >= threshold),
+        None,
+    )  # fmt: skip
+    if result.generalised_at is not None:
+        result.phase = "generalisation" if result.generalised_at <= generalisation_steps else "grokking"
+    else:
+        result.phase = "memorisation" if result.train >= threshold else "confusion"
+    return result
+
+
+def _batch_data(
+    relations: list[Relation], runs: list[RunSpec]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-model training pairs (B, P) padded with pair 0, their weights (B, P) (1/count, 0 for padding),
+    the (B, n^2) training masks and the (B, n^2) labels of all pairs."""
+    n = relations[0].n
+    splits = [split_pairs(n, run.fraction, run.seed) for run in runs]
+    width = max(len(s) for s in splits)
+    pairs = torch.zeros(len(runs), width, dtype=torch.long)
+    weights = torch.zeros(len(runs), width)
+    masks = torch.zeros(len(runs), n * n, dtype=torch.bool)
+    for i, s in enumerate(splits):
+        pairs[i, : len(s)] = torch.from_numpy(s)
+        weights[i, : len(s)] = 1.0 / len(s)
+        masks[i, torch.from_numpy(s)] = True
+    labels = torch.from_numpy(np.stack([r.matrix.reshape(-1) for r in relations]).astype(np.float32))
+    return pairs, weights, masks, labels
+
+
+def estimate_bytes(spec: ModelSpec, n_models: int) -> int:
+    """Memory of a batched step, about: activations and their gradients over all n^2 pairs."""
+    per_pair = spec.combined_dim + (spec.depth - 1) * spec.width + 4 * spec.embed_dim + 2
+    return int(n_models * spec.n**2 * per_pair * 4 * 4)
+
+
+def train_batched(
+    relation: Relation | list[Relation],
+    spec: ModelSpec,
+    runs: list[RunSpec],
+    steps: int,
+    *,
+    eval_every: int = 50,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    threshold: float = 0.9,
+    generalisation_steps: int = 1000,
+    keep_embeddings: tuple[int, ...] = (),
+    desc: str = "geneft",
+) -> list[RunResult]:
+    """Train every run of `runs` at once (one architecture; `relation` one for all runs or one per
+    run, all on the same n symbols); accuracy is measured every `eval_every`
+    steps on all n^2 pairs (train: the run's own sample, test: the rest; with nothing held out, test
+    is the training accuracy). `keep_embeddings`: run indices whose embeddings are kept at each
+    evaluation (the repon trajectories)."""
+    spec.validate()
+    if not runs:
+        raise ConfigError("no runs to train")
+    relations = list(relation) if isinstance(relation, list | tuple) else [relation] * len(runs)
+    if len(relations) != len(runs):
+        raise ConfigError(f"{len(relations)} relations for {len(runs)} runs; give one, or one per run")
+    for r in relations:
+        if r.n != spec.n:
+            raise ConfigError(f"the model is for n = {spec.n} symbols but relation {shown(r.name)} has {r.n}")
+    check_steps(steps, eval_every)
+    for run in runs:
+        check_fraction(run.fraction)
+        check_learning_rate(run.lr_encoder, "lr_encoder")
+        check_learning_rate(run.lr_decoder, "lr_decoder")
+    check_fits(
+        estimate_bytes(spec, len(runs)), f"{len(runs)} models of n = {spec.n}", "train fewer runs at once"
+    )
+    pairs, weights, masks, labels = _batch_data(relations, runs)
+    train_labels = torch.gather(labels, 1, pairs)
+    all_pairs = torch.arange(spec.n**2).expand(len(runs), -1)
+    params = {k: v.requires_grad_(True) for k, v in stack_params(spec, [r.seed for r in runs]).items()}
+    rates = {}
+    for name, value in params.items():
+        per_model = [r.lr_encoder if name == "embedding" else r.lr_decoder for r in runs]
+        rates[name] = torch.tensor(per_model, dtype=torch.float32).view(-1, *([1] * (value.dim() - 1)))
+    names = list(params)
+    values = [params[k] for k in names]
+    rate_list = [rates[k] for k in names]
+    first_moment = [torch.zeros_like(v) for v in values]
+    second_moment = [torch.zeros_like(v) for v in values]
+    beta1, beta2 = betas
+    checkpoints = set(_evaluation_steps(steps, eval_every))
+    curves: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+    kept: dict[int, list[np.ndarray]] = {i: [] for i in keep_embeddings}
+    losses = torch.zeros(len(runs))
+    bar = progress(range(1, steps + 1), desc=desc)
+    for step in bar:
+        logits = forward(spec, params, pairs)
+        per_pair = F.binary_cross_entropy_with_logits(logits, train_labels, reduction="none")
+        losses = (per_pair * weights).sum(dim=1)
+        grads = list(torch.autograd.grad(losses.sum(), values))
+        with torch.no_grad():
+            # Adam as torch.optim.Adam computes it, on all stacked tensors at once (foreach ops: a
+            # few calls per step, not a few per parameter tensor)
+            torch._foreach_lerp_(first_moment, grads, 1 - beta1)
+            torch._foreach_mul_(second_moment, beta2)
+            torch._foreach_addcmul_(second_moment, grads, grads, 1 - beta2)
+            denom = torch._foreach_sqrt(second_moment)
+            torch._foreach_div_(denom, math.sqrt(1 - beta2**step))
+            torch._foreach_add_(denom, eps)
+            update = torch._foreach_div(first_moment, denom)
+            torch._foreach_mul_(update, rate_list)
+            torch._foreach_div_(update, 1 - beta1**step)
+            torch._foreach_sub_(values, update)
+            if step in checkpoints:
+                correct = (forward(spec, params, all_pairs) > 0) == labels.bool()
+                train_acc = (correct & masks).sum(1) / masks.sum(1)
+                held = ~masks
+                test_acc = torch.where(
+                    held.any(1), (correct & held).sum(1) / held.sum(1).clamp(min=1), train_acc
+                )
+                curves.append((step, train_acc.clone(), test_acc.clone()))
+                for i in kept:
+                    kept[i].append(params["embedding"][i].detach().numpy().copy())
+                bar.set_postfix(loss=f"{losses.mean().item():.3g}", test=f"{test_acc.mean().item():.3f}")
+    results = []
+    for i, run in enumerate(runs):
+        result = RunResult(run, [c[0] for c in curves], [float(c[1][i]) for c in curves],
+                           [float(c[2][i]) for c in curves], float(losses[i].detach()), embeddings=kept.get(i, []))  # fmt: skip
+        results.append(classify(result, threshold, generalisation_steps))
+    return results
+
+
+def train_single(
+    relation: Relation,
+    spec: ModelSpec,
+    run: RunSpec,
+    steps: int,
+    *,
+    eval_every: int = 50,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    threshold: float = 0.9,
+    generalisation_steps: int = 1000,
+) -> RunResult:
+    """One run as an ordinary PyTorch loop (`SingleModel`, `torch.optim.Adam` with an encoder and a
+    decoder parameter group): the reference `train_batched` is checked and timed against."""
+    spec.validate()
+    check_steps(steps, eval_every)
+    check_fraction(run.fraction)
+    check_learning_rate(run.lr_encoder, "lr_encoder")
+    check_learning_rate(run.lr_decoder, "lr_decoder")
+    n = relation.n
+    train_index = torch.from_numpy(split_pairs(n, run.fraction, run.seed))
+    labels = torch.from_numpy(relation.matrix.reshape(-1).astype(np.float32))
+    mask = torch.zeros(n * n, dtype=torch.bool)
+    mask[train_index] = True
+    model = SingleModel(spec, run.seed)
+    optimiser = torch.optim.Adam(
+        [{"params": model.encoder_parameters(), "lr": run.lr_encoder},
+         {"params": model.decoder_parameters(), "lr": run.lr_decoder}],
+        betas=betas, eps=eps,
+    )  # fmt: skip
+    checkpoints = set(_evaluation_steps(steps, eval_every))
+    every = torch.arange(n * n)
+    steps_seen, train_curve, test_curve = [], [], []
+    loss = torch.tensor(0.0)
+    for step in range(1, steps + 1):
+        optimiser.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(model(train_index), labels[train_index])
+        loss.backward()
+        optimiser.step()
+        if step in checkpoints:
+            with torch.no_grad():
+                correct = (model(every) > 0) == labels.bool()
+            train_acc = float(correct[mask].float().mean())
+            test_acc = float(correct[~mask].float().mean()) if (~mask).any() else train_acc
+            steps_seen.append(step)
+            train_curve.append(train_acc)
+            test_curve.append(test_acc)
+    result = RunResult(run, steps_seen, train_curve, test_curve, float(loss))
+    return classify(result, threshold, generalisation_steps)
