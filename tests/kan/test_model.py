@@ -51,6 +51,34 @@ def test_refine_keeps_the_function_and_changes_grid():
     torch.testing.assert_close(finer.layers[0].scale_base, model.layers[0].scale_base)
 
 
+def test_refine_keeps_a_trained_model_on_held_out_points():
+    # issue 20: refitting only at a few training points left the finer splines free between them
+    from intelligible.kan.train import FitConfig, fit
+
+    generator = torch.Generator().manual_seed(0)
+    train_x = torch.rand(40, 2, generator=generator) * 2 - 1
+    test_x = torch.rand(500, 2, generator=generator) * 2 - 1
+
+    def target(x):
+        return torch.sin(3 * x[:, :1]) * x[:, 1:] + x[:, 1:] ** 2
+
+    model = KAN([2, 5, 1], grid=10, seed=0)
+    data = {
+        "train_input": train_x,
+        "train_label": target(train_x),
+        "test_input": test_x,
+        "test_label": target(test_x),
+    }
+    fit(model, data, FitConfig(steps=30), show_progress=False)
+    assert not model.layers[0].uniform  # trained: the grid follows the data
+    finer = model.refine(20, train_x)
+    # every old knot is kept (20 is a multiple of 10), extension knots included: the same function,
+    # also at test points and hidden activations outside the training samples' range (5% here)
+    moved = (finer(test_x) - model(test_x)).abs().max()
+    assert moved < 1e-4 * model(test_x).abs().max(), float(moved)
+    assert finer.layers[0].n_intervals == 20 and finer.layers[0].coef.shape[1] == 23
+
+
 @pytest.mark.parametrize(
     ("width", "message"),
     [

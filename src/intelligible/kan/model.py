@@ -280,9 +280,17 @@ class KAN(nn.Module):
             if old.uniform:
                 grid = uniform_grid(low, high, new_grid, old.k)
             else:
-                grid = _grid_from_samples(inputs, new_grid, old.k, self.grid_eps, low=low, high=high)
+                grid = _subdivided_grid(old.grid, old.k, new_grid)
             new.grid = new.grid.new_empty(grid.shape)
-            _refit(new, inputs, grid, new_grid, ridge, source=old)
+            # fitted at the samples alone, the finer splines are free between them and the network
+            # changes away from the training points; a dense sweep of the old splines' whole support
+            # makes the refit keep each edge function everywhere it is defined
+            # (a uniform grid keeps its fast path and spacing: its extension knots move closer, so it
+            # is held to its core only)
+            start, end = (low, high) if old.uniform else (old.grid[:, 0], old.grid[:, -1])
+            steps = torch.linspace(0, 1, 4 * (new_grid + 3 * old.k) + 1, dtype=low.dtype)[:, None]
+            sweep = (start + steps * (end - start)).to(inputs.dtype)
+            _refit(new, torch.cat([inputs, sweep]), grid, new_grid, ridge, source=old)
         return finer
 
 
@@ -315,6 +323,20 @@ def _grid_samples(model: KAN, n: int = 512) -> Tensor:
     low, high = layer.grid[:, layer.k], layer.grid[:, -layer.k - 1]
     steps = torch.linspace(0, 1, n, dtype=low.dtype)[:, None]
     return low + steps * (high - low)
+
+
+def _subdivided_grid(grid: Tensor, k: int, n_intervals: int) -> Tensor:
+    """Knots for `n_intervals` that interpolate the old core knots linearly in knot index, between
+    the old k extension knots on each side. When n_intervals is a multiple of the old count every
+    old knot is kept, so the old splines lie in the new spline space and a refit reproduces them
+    exactly, also just outside the core (where test points and hidden activations often fall)."""
+    core = grid[:, k : grid.shape[1] - k]  # (in, n_old + 1)
+    n_old = core.shape[1] - 1
+    position = torch.linspace(0, n_old, n_intervals + 1, dtype=grid.dtype)
+    left = position.floor().long().clamp(max=n_old - 1)
+    fraction = position - left
+    knots = core[:, left] + fraction * (core[:, left + 1] - core[:, left])
+    return torch.cat([grid[:, :k], knots, grid[:, grid.shape[1] - k :]], dim=1)
 
 
 def _grid_from_samples(
