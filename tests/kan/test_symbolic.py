@@ -72,6 +72,21 @@ def test_auto_symbolic_on_planted_edges():
     assert f(0.3, -0.4) == pytest.approx(0.3**2 + math.exp(-0.4), abs=1e-2)
 
 
+def test_a_candidate_with_r2_near_zero_never_wins_on_simplicity():
+    # issue 20: a bell-shaped edge was given `x` at R^2 0.006 under pykan's scoring rule alone
+    model = KAN([1, 1], grid=20, seed=0)
+    x = torch.linspace(-2, 2, 400)[:, None]
+    _plant(model, 0, 0, 0, lambda t: torch.exp(-(t**2)), x)
+    ranked = suggest_symbolic(model, 0, 0, 0, x, topk=20)
+    linear = next(row for row in ranked if row["name"] == "x")
+    assert linear["r2"] < 0.05 and not linear["eligible"]
+    assert ranked[0]["eligible"] and ranked[0]["r2"] > 0.95
+    ((name, r2),) = auto_symbolic(model, x).values()
+    assert name != "x" and r2 > 0.95
+    with pytest.raises(ConfigError, match=r"min_relative_r2 must be in \[0, 1\]"):
+        auto_symbolic(model, x, min_relative_r2=2.0)
+
+
 def test_save_load_keeps_symbolic_edges(tmp_path):
     model = KAN([2, 1, 1], grid=3, seed=0)
     fix_symbolic(model, 0, 0, 0, "cos", params=[2.0, 0.5, 1.5, 0.1])

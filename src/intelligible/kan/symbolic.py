@@ -92,11 +92,22 @@ def _score(r2: Tensor, complexity: int, weight_simple: float) -> Tensor:
     return weight_simple * complexity + (1 - weight_simple) * torch.log2(1 + 1e-5 - r2)
 
 
+# A candidate may win on simplicity only among those that explain nearly as much as the best one:
+# under pykan's rule alone (weight_simple 0.8) `x` at R^2 0.006 beats a bell curve at R^2 0.99,
+# because its complexity is 2 lower and log2(1 - R^2) pays back only 1.3 of that.
+MIN_RELATIVE_R2 = 0.9
+
+
+def _eligible(r2: Tensor, best: Tensor, min_relative_r2: float) -> Tensor:
+    return (r2 >= min_relative_r2 * best.clamp_min(0)) | (r2 >= best)  # the best one always is
+
+
 def suggest_symbolic(
     model: KAN, layer: int, i: int, j: int, x: Tensor, *, lib: Sequence[str] | None = None, topk: int = 5,
-    weight_simple: float = 0.8,
+    weight_simple: float = 0.8, min_relative_r2: float = MIN_RELATIVE_R2,
 ) -> list[dict]:  # fmt: skip
-    """Library functions ranked for edge (layer, i -> j): dicts with name, r2, complexity, score, params."""
+    """Library functions ranked for edge (layer, i -> j): dicts with name, r2, complexity, score,
+    params and eligible (R^2 at least min_relative_r2 of the best candidate's; eligible ones first)."""
     _check_edge(model, layer, i, j)
     xs, ys = _numeric_curves(model, layer, [(i, j)], x)
     rows = []
@@ -105,7 +116,10 @@ def suggest_symbolic(
         params, r2 = fit_affine(xs, ys, fn)
         rows.append({"name": name, "r2": float(r2[0]), "complexity": fn.complexity,
                      "score": float(_score(r2, fn.complexity, weight_simple)[0]), "params": params[0].tolist()})  # fmt: skip
-    rows.sort(key=lambda row: row["score"])
+    best = torch.tensor(max(row["r2"] for row in rows), dtype=torch.float64)
+    for row in rows:
+        row["eligible"] = bool(_eligible(torch.tensor(row["r2"], dtype=torch.float64), best, min_relative_r2))
+    rows.sort(key=lambda row: (not row["eligible"], row["score"]))
     return rows[:topk]
 
 
@@ -116,9 +130,14 @@ def auto_symbolic(
     lib: Sequence[str] | None = None,
     weight_simple: float = 0.8,
     r2_threshold: float = 0.0,
+    min_relative_r2: float = MIN_RELATIVE_R2,
 ) -> dict[tuple[int, int, int], tuple[str, float]]:
     """Pick a function for every active numeric edge (each function fitted to all edges of a layer at
-    once); edges whose best R^2 is below `r2_threshold` stay numeric. Returns {(l, i, j): (name, r2)}."""
+    once): the best pykan score among the candidates whose R^2 is at least min_relative_r2 of the
+    edge's best R^2; edges whose best R^2 is below `r2_threshold` stay numeric.
+    Returns {(l, i, j): (name, r2)}."""
+    if not 0 <= min_relative_r2 <= 1:
+        raise ConfigError(f"min_relative_r2 must be in [0, 1], got {min_relative_r2}")
     names = list(lib or SYMBOLIC_LIB)
     for name in names:
         get_function(name)
@@ -129,14 +148,18 @@ def auto_symbolic(
         if not edges:
             continue
         xs, ys = _numeric_curves(model, index, edges, x)
+        fits = {name: fit_affine(xs, ys, get_function(name)) for name in names}
+        top_r2 = torch.stack([r2 for _, r2 in fits.values()]).max(dim=0).values
         best_score = torch.full((len(edges),), math.inf, dtype=torch.float64)
         best_name = [""] * len(edges)
         best_params = torch.zeros(len(edges), 4, dtype=torch.float64)
         best_r2 = torch.zeros(len(edges), dtype=torch.float64)
         for name in names:
             fn = get_function(name)
-            params, r2 = fit_affine(xs, ys, fn)
-            score = _score(r2, fn.complexity, weight_simple)
+            params, r2 = fits[name]
+            score = torch.where(
+                _eligible(r2, top_r2, min_relative_r2), _score(r2, fn.complexity, weight_simple), math.inf
+            )
             better = score < best_score
             best_score = torch.where(better, score, best_score)
             best_r2 = torch.where(better, r2, best_r2)
