@@ -65,6 +65,13 @@ def _check_float(name: str, value: object, low: float, high: float, *, open_low:
     return float(value)
 
 
+def _check_alpha(value: object) -> float:
+    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not 0.0 < value < 1.0:
+        raise ConfigError(f"alpha must lie strictly between 0 and 1, got {shown(value)}")
+    return float(value)
+
+
 def _check_seeds(seeds: object) -> tuple[int, ...]:
     if not isinstance(seeds, tuple | list) or not seeds:
         raise ConfigError("seeds must list at least one seed, e.g. --seeds 0,1,2")
@@ -162,7 +169,7 @@ class BoundConfig:
     def validate(self) -> Relation:
         """Check every field and return the relation."""
         _check_int("n", self.n, 2, 2000)
-        _check_float("alpha", self.alpha, 0.0, 1.0 - 1e-12)
+        _check_alpha(self.alpha)
         if not self.fractions:
             raise ConfigError("fractions must list at least one data fraction, e.g. --fractions 0.1,0.3")
         for f in self.fractions:
@@ -226,7 +233,7 @@ class SweepConfig(ModelConfig):
     def validate(self) -> list[Relation]:
         """Check every field and return the relations."""
         self.validate_model()
-        _check_float("alpha", self.alpha, 0.0, 1.0 - 1e-12)
+        _check_alpha(self.alpha)
         if not self.relations:
             raise ConfigError("relations must name at least one relation, e.g. --relations mod3,greater")
         if not self.fractions:

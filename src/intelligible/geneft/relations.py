@@ -141,6 +141,8 @@ def load_relation_file(path: str | Path) -> Relation:
                     f"relation file {shown(str(path))}: entry {shown(bad)} is not boolean; entries are 0/1 or true/false"
                 )
             matrix = np.array([[entries[e.lower()] for e in r] for r in rows], dtype=bool)
+    except DataError:
+        raise
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise DataError(f"cannot read relation file {shown(str(path))}: {shown(str(error))}") from None
     return matrix_relation(matrix, name=path.stem)

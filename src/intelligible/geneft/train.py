@@ -261,5 +261,5 @@ def train_single(
             steps_seen.append(step)
             train_curve.append(train_acc)
             test_curve.append(test_acc)
-    result = RunResult(run, steps_seen, train_curve, test_curve, float(loss))
+    result = RunResult(run, steps_seen, train_curve, test_curve, float(loss.detach()))
     return classify(result, threshold, generalisation_steps)
