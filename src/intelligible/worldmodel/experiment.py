@@ -165,6 +165,7 @@ class ReproduceConfig:
     snapshots: int = 4
     n_probe: int = 2048
     cca_degree: int = 3
+    lr: float = 1e-3  # Adam's, as the paper; quick uses 3e-3 to get somewhere in seconds
     seed: int = 0
 
 
@@ -173,9 +174,9 @@ def reproduce_config(preset: str) -> ReproduceConfig:
     if preset == "quick":
         # the demo's share (docs/design.md, about 50 s on 2 cores): shorter sequences and schedules,
         # two tiny grid models beside the main one, the same claims
-        return ReproduceConfig(sho_steps=500, sho_length=25, grid_layers=(1,), grid_hidden=(4, 8), grid_steps=200,
-                               intervention_model=(3, 16), regression_steps=300, regression_pairs=12,
-                               damped_steps=0, snapshots=3, n_probe=512, cca_degree=0)  # fmt: skip
+        return ReproduceConfig(sho_steps=800, sho_length=17, grid_layers=(1,), grid_hidden=(4, 8), grid_steps=300,
+                               intervention_model=(3, 16), regression_steps=800, regression_pairs=8,
+                               damped_steps=0, snapshots=3, n_probe=512, cca_degree=0, lr=3e-3)  # fmt: skip
     if preset == "paper":
         return ReproduceConfig(sho_steps=20000, grid_layers=(1, 2, 3, 4, 5), grid_hidden=(2, 4, 8, 16, 32),
                                grid_steps=20000, regression_steps=20000, damped_steps=20000, snapshots=8,
@@ -224,7 +225,7 @@ def reproduce(
 
     def train_config(task: str, layers: int, hidden: int, steps: int, length: int) -> TrainConfig:
         return TrainConfig(task=task, layers=layers, hidden=hidden, steps=steps, length=length, seed=cfg.seed,
-                           snapshots=cfg.snapshots, checkpoint_every=max(1, steps // 4), n_val=256)  # fmt: skip
+                           snapshots=cfg.snapshots, checkpoint_every=max(1, steps // 4), n_val=256, lr=cfg.lr)  # fmt: skip
 
     # --- the models: the main one and the grid (criterion 2), all on the undamped oscillator
     shapes = [(cfg.sho_layers, cfg.sho_hidden)] + [
