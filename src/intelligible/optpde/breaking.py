@@ -24,6 +24,27 @@ MAX_STEPS = 50_000_000
 
 
 @dataclass
+class BreakingConfig:
+    """`optpde breaking`: the grid of the solver and how long to run."""
+
+    n_points: int = 2000
+    t_final_over_tb: float = 20.0
+    cfl: float = 0.8
+
+    def validate(self) -> None:
+        """Raise ConfigError for a value out of range."""
+        if isinstance(self.n_points, bool) or not 64 <= self.n_points <= MAX_POINTS:
+            raise ConfigError(f"n_points must be an integer in [64, {MAX_POINTS}], got {shown(self.n_points)}")
+        if not (math.isfinite(self.t_final_over_tb) and 1.0 < self.t_final_over_tb <= 1000):
+            raise ConfigError(f"t_final_over_tb must be in (1, 1000], got {shown(self.t_final_over_tb)}")
+        if not (math.isfinite(self.cfl) and 0 < self.cfl <= 1):
+            raise ConfigError(f"cfl must be in (0, 1], got {shown(self.cfl)}")
+        steps = self.t_final_over_tb / (24 * math.pi**3) / (self.cfl / self.n_points / (3 * (2 * math.pi) ** 2))
+        if steps > MAX_STEPS:
+            raise ConfigError(f"{steps:,.0f} time steps would be needed (at most {MAX_STEPS:,}); use fewer points or a shorter run")
+
+
+@dataclass
 class BreakingResult:
     """Times, max u and max |u_xx| over time, the measured and the exact breaking times."""
 
@@ -42,12 +63,9 @@ class BreakingResult:
 
 def solve_breaking(n_points: int = 2000, t_final_over_tb: float = 20.0, cfl: float = 0.8) -> BreakingResult:
     """Solve u_t = u_x**3, u0 = sin(2 pi x) on [0, 1) periodic, to `t_final_over_tb` breaking times."""
-    if isinstance(n_points, bool) or not isinstance(n_points, int) or not 64 <= n_points <= MAX_POINTS:
-        raise ConfigError(f"n_points must be an integer in [64, {MAX_POINTS}], got {shown(n_points)}")
-    if not (math.isfinite(t_final_over_tb) and 1.0 < t_final_over_tb <= 1000):
-        raise ConfigError(f"t_final_over_tb must be in (1, 1000], got {shown(t_final_over_tb)}")
-    if not (math.isfinite(cfl) and 0 < cfl <= 1):
-        raise ConfigError(f"cfl must be in (0, 1], got {shown(cfl)}")
+    if isinstance(n_points, bool) or not isinstance(n_points, int):
+        raise ConfigError(f"n_points must be an integer, got {shown(n_points)}")
+    BreakingConfig(n_points, float(t_final_over_tb), float(cfl)).validate()
     exact = 1.0 / (24 * math.pi**3)
     dx = 1.0 / n_points
     x = np.arange(n_points) * dx

@@ -264,7 +264,7 @@ def polish(family: Family, coefficients: np.ndarray, keep: np.ndarray, iteration
         c_support = np.linalg.svd(A, full_matrices=False)[2][-1]
         c = np.zeros_like(coefficients)
         c[support] = c_support
-    c[np.abs(c) < 1e-9 * np.abs(c).max()] = 0.0  # rounding residue of the dropped directions
+    c[np.abs(c) < 1e-7 * np.abs(c).max()] = 0.0  # rounding residue of the dropped directions
     return c
 
 
