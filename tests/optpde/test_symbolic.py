@@ -37,7 +37,9 @@ def test_gaussian_derivatives_match_sympy():
         derivative = sympy.lambdify((x, m), sympy.diff(gaussian, x, k), "numpy")
         for c in range(3):
             exact = sum(amplitude[c, g] * derivative(curves.x, mu[c, g]) for g in range(4))
-            np.testing.assert_allclose(curves.jets["u"][k][c], exact, rtol=1e-9, atol=1e-9 * np.abs(exact).max())
+            np.testing.assert_allclose(
+                curves.jets["u"][k][c], exact, rtol=1e-9, atol=1e-9 * np.abs(exact).max()
+            )
 
 
 def test_hermite_recurrence():

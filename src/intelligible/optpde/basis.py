@@ -52,7 +52,9 @@ def check_size(fields: tuple[str, ...], degree: int, order: int) -> None:
     """Refuse a basis too large to reduce exactly and count here, saying what it would cost."""
     for name, value, top in (("degree", degree, MAX_DEGREE), ("order", order, MAX_ORDER)):
         if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "degree" else 0):
-            raise ConfigError(f"the basis {name} must be an integer >= {1 if name == 'degree' else 0}, got {shown(value)}")
+            raise ConfigError(
+                f"the basis {name} must be an integer >= {1 if name == 'degree' else 0}, got {shown(value)}"
+            )
         if value > top:
             raise ConfigError(
                 f"a basis {name} of {value} is beyond this tool's limit of {top}: "
@@ -142,7 +144,21 @@ def paper_basis() -> Basis:
     products, without reduction. Its null space holds combinations such as u*u_xx + u_x**2 = D(u*u_x)
     that conserve nothing; the reduced basis has none."""
     u, ux, uxx = (jet_symbol("u", k) for k in range(3))
-    functions = (u, u**2, u**3, ux, ux**2, ux**3, uxx, uxx**2, uxx**3, u * ux, u * uxx, ux * uxx, u * ux * uxx)
+    functions = (
+        u,
+        u**2,
+        u**3,
+        ux,
+        ux**2,
+        ux**3,
+        uxx,
+        uxx**2,
+        uxx**3,
+        u * ux,
+        u * uxx,
+        ux * uxx,
+        u * ux * uxx,
+    )
     return Basis(("u",), functions, False, "13 functions: u, u_x, u_xx to powers 1-3, and their products")
 
 
@@ -161,7 +177,9 @@ def reduce_density(density: sympy.Expr, basis: Basis) -> list[sympy.Rational]:
     try:
         solution, params = matrix.gauss_jordan_solve(target)
     except ValueError:
-        raise ConfigError(f"{shown(str(density))} is outside the span of the basis ({basis.description})") from None
+        raise ConfigError(
+            f"{shown(str(density))} is outside the span of the basis ({basis.description})"
+        ) from None
     return [sympy.nsimplify(v) for v in solution.subs({p: 0 for p in params})]
 
 

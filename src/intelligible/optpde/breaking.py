@@ -34,14 +34,20 @@ class BreakingConfig:
     def validate(self) -> None:
         """Raise ConfigError for a value out of range."""
         if isinstance(self.n_points, bool) or not 64 <= self.n_points <= MAX_POINTS:
-            raise ConfigError(f"n_points must be an integer in [64, {MAX_POINTS}], got {shown(self.n_points)}")
+            raise ConfigError(
+                f"n_points must be an integer in [64, {MAX_POINTS}], got {shown(self.n_points)}"
+            )
         if not (math.isfinite(self.t_final_over_tb) and 1.0 < self.t_final_over_tb <= 1000):
             raise ConfigError(f"t_final_over_tb must be in (1, 1000], got {shown(self.t_final_over_tb)}")
         if not (math.isfinite(self.cfl) and 0 < self.cfl <= 1):
             raise ConfigError(f"cfl must be in (0, 1], got {shown(self.cfl)}")
-        steps = self.t_final_over_tb / (24 * math.pi**3) / (self.cfl / self.n_points / (3 * (2 * math.pi) ** 2))
+        steps = (
+            self.t_final_over_tb / (24 * math.pi**3) / (self.cfl / self.n_points / (3 * (2 * math.pi) ** 2))
+        )
         if steps > MAX_STEPS:
-            raise ConfigError(f"{steps:,.0f} time steps would be needed (at most {MAX_STEPS:,}); use fewer points or a shorter run")
+            raise ConfigError(
+                f"{steps:,.0f} time steps would be needed (at most {MAX_STEPS:,}); use fewer points or a shorter run"
+            )
 
 
 @dataclass
@@ -110,7 +116,9 @@ def _max_curvature(u: np.ndarray, dx: float) -> float:
     return float(np.abs(np.roll(u, -1) - 2 * u + np.roll(u, 1)).max() / dx**2)
 
 
-def richardson_breaking_time(n_points: int = 1000, t_final_over_tb: float = 3.0) -> tuple[float, float, float]:
+def richardson_breaking_time(
+    n_points: int = 1000, t_final_over_tb: float = 3.0
+) -> tuple[float, float, float]:
     """The breaking time on n and 2n points and their first-order Richardson extrapolation 2 t_2n - t_n
     (the upwind scheme's error falls like 1/n)."""
     coarse = solve_breaking(n_points, t_final_over_tb).breaking_time

@@ -67,12 +67,16 @@ def breaking(ctx: click.Context) -> None:
                f"{result.relative_error:.1%} off)")  # fmt: skip
     for factor in (0.5, 1, 2, 5, 10, 20):
         if factor <= config.t_final_over_tb:
-            index = min(int(abs(result.times - factor * result.exact_breaking_time).argmin()), len(result.times) - 1)
+            index = min(
+                int(abs(result.times - factor * result.exact_breaking_time).argmin()), len(result.times) - 1
+            )
             click.echo(f"t = {factor:g} t_b: max u = {result.max_u[index]:.4f}")
     if math.isfinite(result.decay_exponent):
         click.echo(f"late decay of max u ~ t^{result.decay_exponent:.2f}")
 
 
 add_reproduce_command(
-    cli, "optpde", "The n_CQ table with exact proofs, the paper's basis, the search for families, wave breaking."
+    cli,
+    "optpde",
+    "The n_CQ table with exact proofs, the paper's basis, the search for families, wave breaking.",
 )

@@ -121,7 +121,9 @@ def column_scales(images: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return 1.0 / np.where(norms > 0, norms, 1.0)
 
 
-def conservation_matrix(pde: PDE, basis: Basis, curves: Curves, images: np.ndarray | None = None) -> np.ndarray:
+def conservation_matrix(
+    pde: PDE, basis: Basis, curves: Curves, images: np.ndarray | None = None
+) -> np.ndarray:
     """The normalised conservation matrix (n_curves, n_basis); see the module docstring."""
     if tuple(pde.fields) != tuple(basis.fields):
         raise ConfigError(
@@ -159,7 +161,7 @@ def soft_count(singular_values, threshold: float = THRESHOLD, width: float = 1.0
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
     log = np.log10(np.maximum(np.asarray(singular_values, dtype=float), 1e-300))
-    return float(np.sum(1.0 / (1.0 + np.exp(-(threshold - log) / width))))
+    return float(np.sum(1.0 / (1.0 + np.exp(np.clip(-(threshold - log) / width, -700, 700)))))
 
 
 def sparse_null_vectors(vectors: np.ndarray, tolerance: float = 1e-9) -> np.ndarray:
@@ -184,7 +186,9 @@ def sparse_null_vectors(vectors: np.ndarray, tolerance: float = 1e-9) -> np.ndar
     return A[:pivot_row]
 
 
-def rationalise(vector: np.ndarray, max_denominator: int = MAX_DENOMINATOR, tolerance: float = 1e-6) -> list | None:
+def rationalise(
+    vector: np.ndarray, max_denominator: int = MAX_DENOMINATOR, tolerance: float = 1e-6
+) -> list | None:
     """Exact rationals close to `vector` (scaled so its largest entry is 1), or None when some entry is
     not within `tolerance` of a fraction with denominator <= `max_denominator`."""
     scale = vector[np.argmax(np.abs(vector))]
@@ -204,9 +208,11 @@ def density_of(coefficients, basis: Basis) -> sympy.Expr:  # noqa: ANN001 - numb
     return sympy.Add(*[c * b for c, b in zip(coefficients, basis.functions) if c != 0])
 
 
-def prove(density: sympy.Expr, pde: PDE) -> bool:
-    """Exact check that the integral of `density` is conserved by `pde` (for all parameter values)."""
-    return conserves(density, pde.exact_rhs(), pde.fields)
+def prove(density: sympy.Expr, pde: PDE, at_values: bool = False) -> bool:
+    """Exact check that the integral of `density` is conserved by `pde`: for all values of its
+    parameters, or at their given values with `at_values` (a density found numerically has numbers
+    where a parametric one would have symbols)."""
+    return conserves(density, pde.exact_rhs(at_values), pde.fields)
 
 
 def conserved_quantities(
@@ -230,7 +236,7 @@ def conserved_quantities(
         if is_total_derivative(density, basis.fields):
             quantities.append(ConservedQuantity([float(c) for c in exact], density, None, trivial=True))
             continue
-        proved = prove(density, pde) if verify else None
+        proved = prove(density, pde, at_values=True) if verify else None
         quantities.append(ConservedQuantity([float(c) for c in exact], density, proved))
     return quantities
 
@@ -246,7 +252,9 @@ def count_conserved(
 ) -> CountResult:
     """n_CQ of `pde` in `basis` on `curves`, with the conserved densities, each checked exactly."""
     if not math.isfinite(threshold) or threshold >= 0:
-        raise ConfigError(f"the threshold is log10 of a relative singular value and must be < 0, got {threshold}")
+        raise ConfigError(
+            f"the threshold is log10 of a relative singular value and must be < 0, got {threshold}"
+        )
     if images is None:
         images = euler_images(basis, curves)
     G = conservation_matrix(pde, basis, curves, images)

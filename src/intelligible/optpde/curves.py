@@ -103,7 +103,9 @@ def make_curves(config: CurveConfig, fields: tuple[str, ...] = ("u",), max_deriv
     Each field has its own draws from one seeded stream, so the same seed gives the same curves."""
     config.validate()
     if not 0 <= max_derivative <= MAX_DERIVATIVE:
-        raise ConfigError(f"derivatives up to order {MAX_DERIVATIVE} are supported, asked for {max_derivative}")
+        raise ConfigError(
+            f"derivatives up to order {MAX_DERIVATIVE} are supported, asked for {max_derivative}"
+        )
     values = config.n_curves * config.n_points * (max_derivative + 1) * len(fields)
     if values > MAX_VALUES:
         raise ConfigError(

@@ -31,10 +31,12 @@ from intelligible.optpde.breaking import richardson_breaking_time, solve_breakin
 from intelligible.optpde.conservation import THRESHOLD, CountResult, count_conserved, euler_images, prove
 from intelligible.optpde.curves import CurveConfig, make_curves
 from intelligible.optpde.jet import jet_symbol
-from intelligible.optpde.pde import PDE, parse_pde
-from intelligible.optpde.search import SearchConfig, SearchResult, build_family, family_form_residual, search
+from intelligible.optpde.pde import parse_pde
+from intelligible.optpde.search import SearchConfig, SearchResult, family_form_residual, search
 
-PAPER = "Kantamneni, Liu, Tegmark 2024, OptPDE: Discovering Novel Integrable Systems via AI-Human Collaboration"
+PAPER = (
+    "Kantamneni, Liu, Tegmark 2024, OptPDE: Discovering Novel Integrable Systems via AI-Human Collaboration"
+)
 
 # (name, PDE, expected n_CQ in the reduced basis of degree <= 3, order <= 2; why)
 TABLE: list[tuple[str, str, int, str]] = [
@@ -51,7 +53,11 @@ TABLE: list[tuple[str, str, int, str]] = [
 ]
 NLS = ("NLS (u + i v)", "u_t = -v_xx/2 - (u**2 + v**2)*v; v_t = u_xx/2 + (u**2 + v**2)*u", 2,
        "|psi|^2 and the momentum; the energy needs degree 4")  # fmt: skip
-PAPER_BASIS_COUNTS = [("KdV", "u_xxx + 6*u*u_x", 3), ("linear dispersive", "u_xxx", 4), ("inviscid Burgers", "u*u_x", 3)]
+PAPER_BASIS_COUNTS = [
+    ("KdV", "u_xxx + 6*u*u_x", 3),
+    ("linear dispersive", "u_xxx", 4),
+    ("inviscid Burgers", "u*u_x", 3),
+]
 
 
 @dataclass
@@ -71,7 +77,9 @@ class CountConfig:
         """Raise ConfigError for a value out of range (before anything is computed)."""
         check_size(("u",), self.degree, self.order)
         if not (math.isfinite(self.threshold) and -15 <= self.threshold < 0):
-            raise ConfigError(f"threshold is log10 of a relative singular value, in [-15, 0); got {shown(self.threshold)}")
+            raise ConfigError(
+                f"threshold is log10 of a relative singular value, in [-15, 0); got {shown(self.threshold)}"
+            )
         self.curve_config().validate()
         self.parameter_values()
 
@@ -89,7 +97,9 @@ class CountConfig:
             except ValueError:
                 value = float("nan")
             if not equals or not name.strip() or not math.isfinite(value):
-                raise ConfigError(f"params must look like 'a=0.5,b=2' with finite numbers, got {shown(self.params)}")
+                raise ConfigError(
+                    f"params must look like 'a=0.5,b=2' with finite numbers, got {shown(self.params)}"
+                )
             values[name.strip()] = value
         return values
 
@@ -98,10 +108,14 @@ def make_basis(kind: str, fields: tuple[str, ...], degree: int, order: int) -> B
     """The candidate densities of `kind` (reduced, paper, monomial)."""
     if kind == "paper":
         if fields != ("u",):
-            raise ConfigError("the paper's 13-function basis is for one field u; use --basis reduced for systems")
+            raise ConfigError(
+                "the paper's 13-function basis is for one field u; use --basis reduced for systems"
+            )
         return paper_basis()
     check_size(fields, degree, order)
-    return reduced_basis(fields, degree, order) if kind == "reduced" else monomial_basis(fields, degree, order)
+    return (
+        reduced_basis(fields, degree, order) if kind == "reduced" else monomial_basis(fields, degree, order)
+    )
 
 
 def count_pde(text: str, config: CountConfig) -> CountResult:
@@ -120,7 +134,9 @@ def describe_count(result: CountResult) -> list[str]:
     spectrum = " ".join(f"{math.log10(max(s, 1e-300)):.1f}" for s in result.singular_values)
     lines = [f"{result.pde}", f"n_CQ = {result.n_conserved} ({result.n_proved} proved exactly)"]
     if result.n_trivial:
-        lines.append(f"  of which {result.n_trivial} trivial (total derivatives); distinct quantities: {result.n_distinct}")
+        lines.append(
+            f"  of which {result.n_trivial} trivial (total derivatives); distinct quantities: {result.n_distinct}"
+        )
     lines += [f"  {q}" for q in result.quantities]
     lines.append(f"log10 relative singular values: {spectrum}")
     return lines
@@ -132,20 +148,39 @@ def search_run(config: SearchConfig, out: Path, *, overwrite: bool = False) -> S
     RunDir.check(out, config, config.seed, overwrite=overwrite, kind="optpde-search")
     result = search(config)
     run = RunDir.create(out, config, config.seed, overwrite=overwrite, kind="optpde-search")
-    run.write_json("optima.json", {"members": result.members, "coefficients": result.optima.tolist(),
-                                   "counts": result.counts.tolist(), "soft_counts": result.soft_counts.tolist()})
+    run.write_json(
+        "optima.json",
+        {
+            "members": result.members,
+            "coefficients": result.optima.tolist(),
+            "counts": result.counts.tolist(),
+            "soft_counts": result.soft_counts.tolist(),
+        },
+    )
     run.write_json("families.json", [asdict(f) for f in result.families])
-    run.write_json("summary.json", {"starts": config.starts, "counts": np.bincount(result.counts).tolist(),
-                                    "families": len(result.families), "loss_curve": result.loss_curve})
+    run.write_json(
+        "summary.json",
+        {
+            "starts": config.starts,
+            "counts": np.bincount(result.counts).tolist(),
+            "families": len(result.families),
+            "loss_curve": result.loss_curve,
+        },
+    )
     return result
 
 
 def describe_search(result: SearchResult) -> list[str]:
     """Lines for the terminal: how many optima conserve how much, then each family."""
     histogram = np.bincount(result.counts)
-    lines = [f"{len(result.counts)} optima; n_CQ histogram: " + ", ".join(f"{n}: {c}" for n, c in enumerate(histogram) if c)]
+    lines = [
+        f"{len(result.counts)} optima; n_CQ histogram: "
+        + ", ".join(f"{n}: {c}" for n, c in enumerate(histogram) if c)
+    ]
     for f in result.families:
-        lines.append(f"family x{f.size}, n_CQ {f.n_conserved}, PCA dimension {f.pca_dimension}: u_t = {f.equation}")
+        lines.append(
+            f"family x{f.size}, n_CQ {f.n_conserved}, PCA dimension {f.pca_dimension}: u_t = {f.equation}"
+        )
         for density, status in zip(f.densities, f.statuses):
             lines.append(f"    {density}  [{status}]")
         if f.proved:
@@ -216,7 +251,9 @@ def _gap(singular_values: np.ndarray, n: int) -> float:
 
 def _paper_basis(config: ReproduceConfig) -> tuple[Claim, list[dict]]:
     basis = paper_basis()
-    curves = make_curves(CurveConfig(n_curves=config.n_curves, n_points=config.n_points, seed=config.seed), ("u",), 4)
+    curves = make_curves(
+        CurveConfig(n_curves=config.n_curves, n_points=config.n_points, seed=config.seed), ("u",), 4
+    )
     images = euler_images(basis, curves)
     rows, holds = [], True
     for name, text, paper in PAPER_BASIS_COUNTS:
@@ -241,7 +278,9 @@ def _parametric(config: ReproduceConfig) -> Claim:
     pde = parse_pde("(u_x + a**2*u_xxx)**3", {"a": 0.7})
     proved = prove(u1**2 - a**2 * u2**2, pde)
     refused = not prove(u1**2 + a**2 * u2**2, pde)  # the sign matters: the exact check must refuse this one
-    curves = make_curves(CurveConfig(n_curves=config.n_curves, n_points=config.n_points, seed=config.seed), ("u",), 4)
+    curves = make_curves(
+        CurveConfig(n_curves=config.n_curves, n_points=config.n_points, seed=config.seed), ("u",), 4
+    )
     counted = count_conserved(pde, reduced_basis(("u",), 3, 2), curves, verify=False)
     return Claim(
         "u_t = (u_x + a^2 u_xxx)^3 conserves u_x^2 - a^2 u_xx^2 for every a (symbolic proof; "
@@ -324,7 +363,7 @@ def _figure(spectra: dict[str, np.ndarray], breaking: dict, search_curve: list[f
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for i, (name, s) in enumerate(spectra.items()):
+    for i, s in enumerate(spectra.values()):
         axes[0].plot(np.full(len(s), i), np.log10(np.maximum(s, 1e-17)), "o", ms=4)
     axes[0].axhline(THRESHOLD, color="k", ls="--", lw=0.8)
     axes[0].set_xticks(range(len(spectra)), list(spectra), rotation=60, ha="right", fontsize=7)
@@ -343,7 +382,9 @@ def _figure(spectra: dict[str, np.ndarray], breaking: dict, search_curve: list[f
     return fig
 
 
-def reproduce(preset: str = "quick", out_dir: str | Path = "runs/optpde", *, config: ReproduceConfig | None = None) -> Report:
+def reproduce(
+    preset: str = "quick", out_dir: str | Path = "runs/optpde", *, config: ReproduceConfig | None = None
+) -> Report:
     """The study's entry for `intelligible reproduce`: the n_CQ table, the paper basis, the parametric
     proof, the search and wave breaking, in one Report."""
     cfg = config or reproduce_config(preset)

@@ -10,14 +10,14 @@ the exact checks here prove what the numbers suggest.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 
 import sympy
 
 _NAME = re.compile(r"^([A-Za-z]+)(?:_(x+))?$")
 
 
-@lru_cache(maxsize=None)
+@cache
 def jet_symbol(field: str, order: int) -> sympy.Symbol:
     """The symbol of the `order`-th x-derivative of `field`: u, u_x, u_xx, ..."""
     return sympy.Symbol(field if order == 0 else f"{field}_{'x' * order}", real=True)
@@ -80,7 +80,9 @@ def _euler_polynomial(expr: sympy.Expr, field: str, fields: tuple[str, ...]) -> 
     top = max_order(expr, fields, field)
     gens = [jet_symbol(f, k) for f in fields for k in range(top_all + top + 2)]
     poly = sympy.Poly(expr, *gens)
-    shifts = {(f, k): sympy.Poly(jet_symbol(f, k + 1), *gens) for f in fields for k in range(top_all + top + 1)}
+    shifts = {
+        (f, k): sympy.Poly(jet_symbol(f, k + 1), *gens) for f in fields for k in range(top_all + top + 1)
+    }
 
     def derivative(p: sympy.Poly) -> sympy.Poly:
         result = sympy.Poly(0, *gens, domain=p.domain)
@@ -114,7 +116,9 @@ def is_total_derivative(expr: sympy.Expr, fields: tuple[str, ...]) -> bool:
     return all(is_zero(euler(expr, field, fields)) for field in fields)
 
 
-def time_derivative_density(density: sympy.Expr, rhs: dict[str, sympy.Expr], fields: tuple[str, ...]) -> sympy.Expr:
+def time_derivative_density(
+    density: sympy.Expr, rhs: dict[str, sympy.Expr], fields: tuple[str, ...]
+) -> sympy.Expr:
     """The integrand of d/dt of the integral of `density` under u_t = rhs[u] (after integrating by
     parts): sum over fields of E_u(density) * rhs[u]."""
     return sympy.expand(sum((euler(density, f, fields) * rhs[f] for f in fields), sympy.Integer(0)))

@@ -19,7 +19,7 @@ import sympy
 from intelligible.core.config import shown
 from intelligible.core.errors import ConfigError, DataError
 from intelligible.optpde.curves import Curves
-from intelligible.optpde.jet import jet_name, jet_symbol, max_order
+from intelligible.optpde.jet import jet_symbol, max_order
 from intelligible.symbolic.parse import CONSTANTS, FUNCTIONS, parse_formula
 
 MAX_PDE_ORDER = 12
@@ -50,9 +50,11 @@ class PDE:
         values = {sympy.Symbol(name, real=True): value for name, value in self.params.items()}
         return {f: expr.subs(values) for f, expr in self.rhs.items()}
 
-    def exact_rhs(self) -> dict[str, sympy.Expr]:
-        """The right-hand sides with decimal numbers as exact rationals (0.1 -> 1/10), for the proofs."""
-        return {f: sympy.nsimplify(expr, rational=True) for f, expr in self.rhs.items()}
+    def exact_rhs(self, at_values: bool = False) -> dict[str, sympy.Expr]:
+        """The right-hand sides with decimal numbers as exact rationals (0.1 -> 1/10), for the proofs;
+        parameters stay symbols unless `at_values` (then they take their values, as rationals)."""
+        rhs = self.numeric_rhs() if at_values else self.rhs
+        return {f: sympy.nsimplify(expr, rational=True) for f, expr in rhs.items()}
 
     def evaluate(self, curves: Curves) -> dict[str, np.ndarray]:
         """Each right-hand side on every curve: {field: (n_curves, n_points)}."""
@@ -93,8 +95,12 @@ def evaluate_expression(expr: sympy.Expr, fields: tuple[str, ...], curves: Curve
 
 def _translate(message: str, names: list[str]) -> str:
     """A parser message about x0, x1, ... rewritten with the jet names the user typed."""
-    message = message.replace("x0, x1, ...", "the fields and their derivatives").replace("x0..", "u, u_x, ...")
-    return _PARSER_VARIABLE.sub(lambda m: names[int(m.group(1))] if int(m.group(1)) < len(names) else m.group(0), message)
+    message = message.replace("x0, x1, ...", "the fields and their derivatives").replace(
+        "x0..", "u, u_x, ..."
+    )
+    return _PARSER_VARIABLE.sub(
+        lambda m: names[int(m.group(1))] if int(m.group(1)) < len(names) else m.group(0), message
+    )
 
 
 def _parse_rhs(text: str, fields: tuple[str, ...], params: dict[str, float]) -> sympy.Expr:
@@ -156,8 +162,14 @@ def parse_pde(text: str, params: dict[str, float] | None = None) -> PDE:
         raise ConfigError("the PDE is empty; give e.g. 'u_xxx + 6*u*u_x' or 'u_t = u*u_x'")
     params = dict(params or {})
     for name, value in params.items():
-        if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z]\w*", name)) or name in FUNCTIONS or name in CONSTANTS:
-            raise ConfigError(f"parameter name {shown(name)} is not a plain name (or clashes with a function)")
+        if (
+            not (isinstance(name, str) and re.fullmatch(r"[A-Za-z]\w*", name))
+            or name in FUNCTIONS
+            or name in CONSTANTS
+        ):
+            raise ConfigError(
+                f"parameter name {shown(name)} is not a plain name (or clashes with a function)"
+            )
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ConfigError(f"parameter {name} needs a finite number, got {shown(value)}")
     parts = [part for part in re.split(r"[;\n]", text) if part.strip()]
@@ -179,7 +191,9 @@ def parse_pde(text: str, params: dict[str, float] | None = None) -> PDE:
             left, right = part.split("=")
             match = _LHS.match(left)
             if not match:
-                raise ConfigError(f"the left-hand side {shown(left.strip(), 40)} must be a time derivative like u_t")
+                raise ConfigError(
+                    f"the left-hand side {shown(left.strip(), 40)} must be a time derivative like u_t"
+                )
             if match.group(1) in fields_list:
                 raise ConfigError(f"{match.group(1)}_t is given twice")
             fields_list.append(match.group(1))
@@ -198,7 +212,9 @@ def pde_from_coefficients(
     """u_t = sum_k coefficients[k] * family[k] (one field)."""
     values = np.asarray(coefficients, dtype=float)
     if values.ndim != 1 or len(values) != len(family):
-        raise ConfigError(f"need {len(family)} coefficients (one per family member), got shape {values.shape}")
+        raise ConfigError(
+            f"need {len(family)} coefficients (one per family member), got shape {values.shape}"
+        )
     if not np.all(np.isfinite(values)):
         raise ConfigError("the coefficients hold NaN or infinite values; give finite numbers")
     if not np.any(values):

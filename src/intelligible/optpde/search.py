@@ -140,9 +140,13 @@ class Family:
 
     def matrices(self, coefficients: torch.Tensor) -> torch.Tensor:
         """Normalised conservation matrices for a batch of coefficient vectors (S, K) -> (S, C, J)."""
-        G = (coefficients @ self.T.reshape(-1, self.T.shape[2]).T).reshape(len(coefficients), *self.T.shape[:2])
+        G = (coefficients @ self.T.reshape(-1, self.T.shape[2]).T).reshape(
+            len(coefficients), *self.T.shape[:2]
+        )
         M = self.M.permute(1, 0, 2).reshape(self.M.shape[1], -1)
-        rows = ((coefficients @ M).reshape(len(coefficients), *self.M.shape[:2]) * coefficients[:, None, :]).sum(-1)
+        rows = (
+            (coefficients @ M).reshape(len(coefficients), *self.M.shape[:2]) * coefficients[:, None, :]
+        ).sum(-1)
         return G / rows.clamp_min(1e-300).sqrt()[..., None]
 
     def singular_values(self, coefficients: torch.Tensor) -> torch.Tensor:
@@ -167,7 +171,9 @@ class Family:
         """Hard n_CQ of each row of `coefficients` (S, K)."""
         values = np.asarray(coefficients, dtype=float)
         if values.ndim != 2 or values.shape[1] != len(self.members):
-            raise ConfigError(f"need coefficient vectors of length {len(self.members)}, got shape {values.shape}")
+            raise ConfigError(
+                f"need coefficient vectors of length {len(self.members)}, got shape {values.shape}"
+            )
         if not np.all(np.isfinite(values)):
             raise ConfigError("the coefficients hold NaN or infinite values; give finite numbers")
         if not np.all(np.any(values != 0, axis=1)):
@@ -219,8 +225,17 @@ class SearchResult:
     loss_curve: list[float]
 
 
-def _optimise(family: Family, start: torch.Tensor, steps: int, lr: float, A: float, B: float,
-              mask: torch.Tensor | None, bar, sparsity: float = 0.0) -> tuple[torch.Tensor, list[float]]:  # noqa: ANN001
+def _optimise(
+    family: Family,
+    start: torch.Tensor,
+    steps: int,
+    lr: float,
+    A: float,
+    B: float,
+    mask: torch.Tensor | None,
+    bar,
+    sparsity: float = 0.0,
+) -> tuple[torch.Tensor, list[float]]:  # noqa: ANN001
     params = start.clone().requires_grad_(True)
     optimiser = torch.optim.Adam([params], lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(steps, 1))
@@ -298,29 +313,46 @@ def _search(config: SearchConfig, family: Family | None) -> SearchResult:
         for first in range(0, config.starts, config.batch):
             n = min(config.batch, config.starts - first)
             start = torch.randn(n, K, generator=generator, dtype=torch.float64)
-            found, curve = _optimise(family, start, config.steps, config.lr, config.soft_threshold,
-                                     config.soft_width, None, bar, config.sparsity)
+            found, curve = _optimise(
+                family,
+                start,
+                config.steps,
+                config.lr,
+                config.soft_threshold,
+                config.soft_width,
+                None,
+                bar,
+                config.sparsity,
+            )
             # sparsify: drop the small coefficients, then polish the rest onto an exact solution
             mask = found.abs() >= config.prune * found.abs().amax(dim=1, keepdim=True)
-            polished = [polish(family, row, keep, config.refine_steps) for row, keep in zip(found.numpy(), mask.numpy())]
+            polished = [
+                polish(family, row, keep, config.refine_steps)
+                for row, keep in zip(found.numpy(), mask.numpy())
+            ]
             bar.update(config.refine_steps)
             optima.append(torch.from_numpy(np.array(polished)))
             curves.append(curve)
     balanced = torch.cat(optima).numpy()
     with torch.no_grad():
-        soft = soft_count(family.singular_values(torch.from_numpy(balanced)), config.soft_threshold,
-                          config.soft_width).numpy()
+        soft = soft_count(
+            family.singular_values(torch.from_numpy(balanced)), config.soft_threshold, config.soft_width
+        ).numpy()
     coefficients = balanced / family.member_scales[None, :]
     coefficients /= np.linalg.norm(coefficients, axis=1, keepdims=True)
     # signs: a PDE and its negative conserve the same densities; make the largest coefficient positive
-    coefficients *= np.sign(coefficients[np.arange(len(coefficients)), np.abs(coefficients).argmax(1)])[:, None]
+    coefficients *= np.sign(coefficients[np.arange(len(coefficients)), np.abs(coefficients).argmax(1)])[
+        :, None
+    ]
     counts = family.counts(coefficients)
     families = group_families(coefficients, counts, family, config.max_families)
     loss_curve = np.mean(np.array(curves), axis=0).tolist()
     return SearchResult([str(m) for m in family.members], coefficients, counts, soft, families, loss_curve)
 
 
-def group_families(coefficients: np.ndarray, counts: np.ndarray, family: Family, limit: int) -> list[FamilyFound]:
+def group_families(
+    coefficients: np.ndarray, counts: np.ndarray, family: Family, limit: int
+) -> list[FamilyFound]:
     """Group optima with n_CQ >= 1 by their support; summarise each group (PCA, representative) and
     verify the most frequent `limit` groups exactly."""
     groups: dict[tuple[int, ...], list[int]] = {}
@@ -328,7 +360,9 @@ def group_families(coefficients: np.ndarray, counts: np.ndarray, family: Family,
         if counts[i] >= 1:
             groups.setdefault(tuple(np.flatnonzero(row).tolist()), []).append(i)
     # most conserved quantities first, then the most often found
-    ordered = sorted(groups.items(), key=lambda item: (-int(np.median(counts[item[1]])), -len(item[1]), item[0]))
+    ordered = sorted(
+        groups.items(), key=lambda item: (-int(np.median(counts[item[1]])), -len(item[1]), item[0])
+    )
     found = []
     for support, members in ordered[:limit]:
         rows = coefficients[members][:, list(support)]
@@ -383,8 +417,10 @@ def verify_family(entry: FamilyFound, representative: np.ndarray, support: list[
         coordinates, *_ = np.linalg.lstsq(basis_vectors.T, representative[support], rcond=None)
         scale = coordinates[np.argmax(np.abs(coordinates))]
         rational = [sympy.Rational(round(c / scale * 1000), 1000) for c in coordinates]
-        exact_coefficients = [sum((r * vector[i] for r, vector in zip(rational, space)), sympy.Integer(0))
-                              for i in range(len(members))]
+        exact_coefficients = [
+            sum((r * vector[i] for r, vector in zip(rational, space)), sympy.Integer(0))
+            for i in range(len(members))
+        ]
         equation = sympy.Add(*[c * m for c, m in zip(exact_coefficients, members)])
         proved = prove(density, PDE(("u",), {"u": equation}, str(equation)))
         entry.statuses.append("proved" if proved else "refused")
@@ -421,5 +457,3 @@ def family_form_residual(coefficients: np.ndarray, members: list[sympy.Expr]) ->
     for (p1, p3), coefficient in zip(target.monoms(), target.coeffs()):
         form[index[str(u1**p1 * u3**p3)]] = float(coefficient.subs(q, value)) * a
     return float(np.linalg.norm(vector - form) / np.linalg.norm(vector)), float(value)
-
-
