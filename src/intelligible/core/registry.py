@@ -74,6 +74,7 @@ _ALL = [
     Study("sae", "Sparse autoencoders (ReLU, TopK, Switch) on LM activations: train, evaluate, reproduce.", 180, produces=("sae",)),
     Study("mips", "MIPS (Michaud et al. 2024): distil trained RNNs into verified Python programs.", 60),
     Study("dafnybench", "DafnyBench (Loughridge et al. 2024): LLM-written Dafny verification hints, checked strictly.", 240),
+    Study("worldmodel", "World models (Kantamneni et al. 2024): probe, rank and intervene on a network's intermediates.", 50),
 ]  # fmt: skip
 STUDIES: dict[str, Study] = {study.name: study for study in _ALL}
 
