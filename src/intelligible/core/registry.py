@@ -75,6 +75,7 @@ _ALL = [
     Study("mips", "MIPS (Michaud et al. 2024): distil trained RNNs into verified Python programs.", 60),
     Study("dafnybench", "DafnyBench (Loughridge et al. 2024): LLM-written Dafny verification hints, checked strictly.", 240),
     Study("worldmodel", "World models (Kantamneni et al. 2024): probe, rank and intervene on a network's intermediates.", 50),
+    Study("optpde", "OptPDE (Kantamneni et al. 2024): count and prove conserved quantities of PDEs, search for more.", 50),
 ]  # fmt: skip
 STUDIES: dict[str, Study] = {study.name: study for study in _ALL}
 

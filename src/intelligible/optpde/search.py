@@ -187,11 +187,12 @@ class Family:
         return np.array(out, dtype=int)
 
 
-def build_family(config: SearchConfig) -> Family:
-    """The search family and density basis of `config`, precomputed on its curves."""
+def build_family(config: SearchConfig, extra_derivatives: int = 0) -> Family:
+    """The search family and density basis of `config`, precomputed on its curves (which hold
+    `extra_derivatives` more derivatives than the count needs, for procedures that differentiate F)."""
     members = family_monomials(config.family_degree, config.family_order)
     basis = reduced_basis(("u",), config.density_degree, config.density_order)
-    derivatives = max(2 * config.density_order, config.family_order)
+    derivatives = max(2 * config.density_order, config.family_order) + extra_derivatives
     return Family(members, basis, make_curves(config.curve_config(), max_derivative=derivatives))
 
 
