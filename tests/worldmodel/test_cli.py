@@ -18,19 +18,28 @@ def run_cli(capsys, *args):
 def test_train_then_probe(capsys, tmp_path):
     run = tmp_path / "run"
     code, out, err = run_cli(
-        capsys, "worldmodel", "train", "--task", "sho-undamped", "--layers", 1, "--hidden", 4, "--steps", 6,
-        "--length", 6, "--n-val", 16, "--snapshots", 3, "--out", run,
+        capsys, "worldmodel", "train", "--task", "regression", "--layers", 1, "--hidden", 4, "--steps", 6,
+        "--length", 4, "--n-val", 16, "--snapshots", 3, "--out", run,
     )  # fmt: skip
     assert code == 0, err
     assert out.startswith("val MSE") and (run / "model.safetensors").is_file()
     code, out, err = run_cli(
         capsys, "worldmodel", "probe", run, "--n-sequences", 40, "--sites", "inp,mlp-res-0", "--cca-degree", 2,
-        "--hypotheses", "matrix-exponential,taylor", "--snapshots",
+        "--hypotheses", "w,w^i x", "--snapshots",
     )  # fmt: skip
     assert code == 0, err
-    assert "matrix-exponential" in out and "criterion 2 taylor" in out
+    assert "CCA" in out and "criterion 2 w^i x" in out
     probe = json.loads((run / "probe" / "probe.json").read_text())
-    assert probe["sites"] == ["inp", "mlp-res-0"] and probe["hypotheses"] == ["matrix-exponential", "taylor"]
+    assert probe["sites"] == ["inp", "mlp-res-0"] and probe["hypotheses"] == ["w", "w^i x"]
+    assert len(probe["criterion_2"]["points"]) == 3
+    assert {p.name for p in (run / "probe" / "figures").iterdir()} == {
+        "r2.png",
+        "variance.png",
+        "cca.png",
+        "r2_vs_mse.png",
+    }
+    # the same command again replaces its own output; the train run is untouched
+    assert run_cli(capsys, "worldmodel", "probe", run, "--n-sequences", 40, "--sites", "inp")[0] == 0
 
 
 @pytest.mark.parametrize(

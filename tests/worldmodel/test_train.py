@@ -80,17 +80,6 @@ def test_bad_train_configs(tmp_path, changes, message):
     assert not (tmp_path / "run").exists()
 
 
-def test_probe_a_run_with_its_snapshots(tmp_path):
-    train(_config(task="regression", length=4), tmp_path / "run", quiet=True)
-    summary = probe_run(
-        tmp_path / "run", ProbeConfig(n_sequences=40, snapshots=True, sites=("inp", "mlp-res-0"))
-    )
-    assert [row["hypothesis"] for row in summary["table"]] == ["w", "w^i", "w^i x", "w^i x^i"]
-    assert len(summary["criterion_2"]["points"]) == 3 and "w" in summary["criterion_2"]["correlation"]
-    assert (tmp_path / "run" / "probe" / "probe.json").is_file()
-    assert (tmp_path / "run" / "probe" / "figures" / "r2.png").is_file()
-
-
 def test_probe_refuses_bad_names_before_writing(tmp_path):
     train(_config(), tmp_path / "run", quiet=True)
     with pytest.raises(ConfigError, match="unknown hypothesis 'w'"):
