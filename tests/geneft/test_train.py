@@ -105,3 +105,15 @@ def test_full_data_reports_training_accuracy_as_test():
         get_relation("mod2", 4), ModelSpec(n=4, width=4), [RunSpec(0, 1.0, 0.01, 0.01)], 10
     )[0]
     assert result.test == result.train
+
+
+def test_mixed_depths_in_one_batch_equal_each_depth_alone():
+    relation = get_relation("mod3", 6)
+    spec = ModelSpec(n=6, width=5)
+    depths = [1, 2, 4, 3]
+    runs = [RunSpec(seed, 0.5, 0.02, 0.02) for seed in range(4)]
+    mixed = train_batched(relation, spec, runs, 30, eval_every=15, depths=depths)
+    for depth, run, result in zip(depths, runs, mixed):
+        alone = train_single(relation, ModelSpec(n=6, width=5, depth=depth), run, 30, eval_every=15)
+        assert result.final_loss == pytest.approx(alone.final_loss, rel=1e-3, abs=1e-5), depth
+        np.testing.assert_allclose(result.test_accuracy, alone.test_accuracy)

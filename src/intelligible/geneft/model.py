@@ -18,7 +18,7 @@ Decoders:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -109,8 +109,49 @@ def stack_params(spec: ModelSpec, seeds: list[int]) -> dict[str, torch.Tensor]:
     return {name: torch.stack([p[name] for p in singles]) for name in singles[0]}
 
 
-def forward(spec: ModelSpec, params: dict[str, torch.Tensor], pairs: torch.Tensor) -> torch.Tensor:
-    """Logits (B, P) of B models at pair indices `pairs` (B, P) into the n^2 pairs."""
+def stack_mixed_depths(
+    spec: ModelSpec, seeds: list[int], depths: list[int]
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """MLPs of different depths (same width) in one stack, and the (B, D - 1) mask of their active
+    hidden layers, D = the largest depth.
+
+    Every hidden layer is padded to K = max(width, combined_dim) units; a model of depth d uses
+    hidden layers 0..d-2 and passes its activations unchanged through the rest (`forward` with
+    `layer_mask`), then the output layer. Each model's own initial parameters sit in the top-left
+    corner of the padded ones, the rest are zeros; their gradients are exactly zero, so Adam leaves
+    them at zero and each model trains as it would alone."""
+    top = max(depths)
+    k = max(spec.width, spec.combined_dim)
+    mask = torch.zeros(len(seeds), max(top - 1, 0))
+    stacked: dict[str, list[torch.Tensor]] = {"embedding": []}
+    for layer in range(top):
+        stacked[f"weight{layer}"], stacked[f"bias{layer}"] = [], []
+    for i, (seed, depth) in enumerate(zip(seeds, depths)):
+        own = init_params(replace(spec, depth=int(depth)), seed)
+        mask[i, : depth - 1] = 1.0
+        stacked["embedding"].append(own["embedding"])
+        for layer in range(top):
+            # hidden layers 0..depth-2 are the model's own; its output layer goes last
+            source = layer if layer < depth - 1 else (depth - 1 if layer == top - 1 else None)
+            rows, cols = (k, 1) if layer == top - 1 else (k, k)
+            weight, bias = torch.zeros(rows, cols), torch.zeros(cols)
+            if source is not None:
+                w, b = own[f"weight{source}"], own[f"bias{source}"]
+                weight[: w.shape[0], : w.shape[1]] = w
+                bias[: b.shape[0]] = b
+            stacked[f"weight{layer}"].append(weight)
+            stacked[f"bias{layer}"].append(bias)
+    return {name: torch.stack(values) for name, values in stacked.items()}, mask
+
+
+def forward(
+    spec: ModelSpec,
+    params: dict[str, torch.Tensor],
+    pairs: torch.Tensor,
+    layer_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Logits (B, P) of B models at pair indices `pairs` (B, P) into the n^2 pairs. `layer_mask`
+    (B, D - 1): MLPs of mixed depths stacked by `stack_mixed_depths`."""
     emb = params["embedding"]  # (B, n, d)
     d = emb.shape[-1]
     first = torch.gather(emb, 1, (pairs // spec.n).unsqueeze(-1).expand(-1, -1, d))
@@ -124,6 +165,19 @@ def forward(spec: ModelSpec, params: dict[str, torch.Tensor], pairs: torch.Tenso
         u = params["direction"].unsqueeze(1)
         return -((first * u).sum(-1) + params["offset"]) * ((second * u).sum(-1) + params["offset"])
     h = combine(spec.combiner, first, second)
+    if layer_mask is not None:
+        depth = len([k for k in params if k.startswith("weight")])
+        width = params["weight0"].shape[1]
+        h = torch.nn.functional.pad(h, (0, width - h.shape[-1]))
+        for i in range(depth - 1):
+            active = layer_mask[:, i].view(-1, 1, 1)
+            # an inactive layer passes h on exactly: 0 * tanh(...) + 1 * h
+            h = (
+                active * torch.tanh(torch.baddbmm(params[f"bias{i}"].unsqueeze(1), h, params[f"weight{i}"]))
+                + (1 - active) * h
+            )
+        last = depth - 1
+        return torch.baddbmm(params[f"bias{last}"].unsqueeze(1), h, params[f"weight{last}"]).squeeze(-1)
     for i in range(spec.depth):
         h = torch.baddbmm(params[f"bias{i}"].unsqueeze(1), h, params[f"weight{i}"])
         if i < spec.depth - 1:

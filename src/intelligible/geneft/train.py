@@ -11,7 +11,7 @@ own training pairs, so summing the losses gives each model exactly its own gradi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -22,11 +22,20 @@ from intelligible.core.errors import ConfigError
 from intelligible.core.memory import check_fits
 from intelligible.core.progress import progress
 from intelligible.geneft.data import check_fraction, split_pairs
-from intelligible.geneft.model import ModelSpec, SingleModel, forward, stack_params
+from intelligible.geneft.model import (
+    MAX_DEPTH,
+    ModelSpec,
+    SingleModel,
+    forward,
+    stack_mixed_depths,
+    stack_params,
+)
 from intelligible.geneft.relations import Relation
 
 PHASES = ("generalisation", "grokking", "memorisation", "confusion")
 MAX_STEPS = 10_000_000
+# multiply-adds of one step's widest layer below which one thread trains fastest
+SMALL_STEP = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -134,13 +143,18 @@ def train_batched(
     threshold: float = 0.9,
     generalisation_steps: int = 1000,
     keep_embeddings: tuple[int, ...] = (),
+    depths: list[int] | None = None,
+    threads: int | None = None,
     desc: str = "geneft",
 ) -> list[RunResult]:
     """Train every run of `runs` at once (one architecture; `relation` one for all runs or one per
     run, all on the same n symbols); accuracy is measured every `eval_every`
     steps on all n^2 pairs (train: the run's own sample, test: the rest; with nothing held out, test
     is the training accuracy). `keep_embeddings`: run indices whose embeddings are kept at each
-    evaluation (the repon trajectories)."""
+    evaluation (the repon trajectories). `depths`: one MLP depth per run (the runs then differ in
+    depth only; `spec.depth` is ignored). `threads`: torch threads while training; None picks one
+    thread for a small batch, whose steps are too short to share (a second thread mostly waits, and
+    on a busy machine it slows every step many times over), and torch's setting otherwise."""
     spec.validate()
     if not runs:
         raise ConfigError("no runs to train")
@@ -151,6 +165,13 @@ def train_batched(
         if r.n != spec.n:
             raise ConfigError(f"the model is for n = {spec.n} symbols but relation {shown(r.name)} has {r.n}")
     check_steps(steps, eval_every)
+    if depths is not None:
+        if spec.decoder != "mlp" or len(depths) != len(runs):
+            raise ConfigError("depths needs the MLP decoder and one depth per run")
+        for depth in depths:
+            if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
+                raise ConfigError(f"depths must be whole numbers from 1 to {MAX_DEPTH}, got {shown(depth)}")
+        spec = replace(spec, depth=max(depths))
     for run in runs:
         check_fraction(run.fraction)
         check_learning_rate(run.lr_encoder, "lr_encoder")
@@ -161,7 +182,13 @@ def train_batched(
     pairs, weights, masks, labels = _batch_data(relations, runs)
     train_labels = torch.gather(labels, 1, pairs)
     all_pairs = torch.arange(spec.n**2).expand(len(runs), -1)
-    params = {k: v.requires_grad_(True) for k, v in stack_params(spec, [r.seed for r in runs]).items()}
+    seeds = [r.seed for r in runs]
+    layer_mask = None
+    if depths is not None:
+        stacked, layer_mask = stack_mixed_depths(spec, seeds, depths)
+    else:
+        stacked = stack_params(spec, seeds)
+    params = {k: v.requires_grad_(True) for k, v in stacked.items()}
     rates = {}
     for name, value in params.items():
         per_model = [r.lr_encoder if name == "embedding" else r.lr_decoder for r in runs]
@@ -178,7 +205,7 @@ def train_batched(
     losses = torch.zeros(len(runs))
     bar = progress(range(1, steps + 1), desc=desc)
     for step in bar:
-        logits = forward(spec, params, pairs)
+        logits = forward(spec, params, pairs, layer_mask)
         per_pair = F.binary_cross_entropy_with_logits(logits, train_labels, reduction="none")
         losses = (per_pair * weights).sum(dim=1)
         grads = list(torch.autograd.grad(losses.sum(), values))
@@ -196,7 +223,7 @@ def train_batched(
             torch._foreach_div_(update, 1 - beta1**step)
             torch._foreach_sub_(values, update)
             if step in checkpoints:
-                correct = (forward(spec, params, all_pairs) > 0) == labels.bool()
+                correct = (forward(spec, params, all_pairs, layer_mask) > 0) == labels.bool()
                 train_acc = (correct & masks).sum(1) / masks.sum(1)
                 held = ~masks
                 test_acc = torch.where(
