@@ -166,6 +166,7 @@ class ReproduceConfig:
     n_probe: int = 2048
     cca_degree: int = 3
     lr: float = 1e-3  # Adam's, as the paper; quick uses 3e-3 to get somewhere in seconds
+    device: str = "cpu"  # where the models train (probes run on the CPU)
     seed: int = 0
 
 
@@ -180,8 +181,14 @@ def reproduce_config(preset: str) -> ReproduceConfig:
     if preset == "paper":
         return ReproduceConfig(sho_steps=20000, grid_layers=(1, 2, 3, 4, 5), grid_hidden=(2, 4, 8, 16, 32),
                                grid_steps=20000, regression_steps=20000, damped_steps=20000, snapshots=8,
-                               n_probe=4096)  # fmt: skip
+                               n_probe=4096, device="cuda" if _cuda() else "cpu")  # fmt: skip
     raise ConfigError(f"unknown preset {shown(preset)}; valid presets: {', '.join(PRESETS)}")
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _train_cached(config: TrainConfig, folder: Path) -> dict:
@@ -225,7 +232,7 @@ def reproduce(
 
     def train_config(task: str, layers: int, hidden: int, steps: int, length: int) -> TrainConfig:
         return TrainConfig(task=task, layers=layers, hidden=hidden, steps=steps, length=length, seed=cfg.seed,
-                           snapshots=cfg.snapshots, checkpoint_every=max(1, steps // 4), n_val=256, lr=cfg.lr)  # fmt: skip
+                           snapshots=cfg.snapshots, checkpoint_every=max(1, steps // 4), n_val=256, lr=cfg.lr, device=cfg.device)  # fmt: skip
 
     # --- the models: the main one and the grid (criterion 2), all on the undamped oscillator
     shapes = [(cfg.sho_layers, cfg.sho_hidden)] + [
