@@ -15,11 +15,29 @@ def cli() -> None:
     pass
 
 
+def _split_words(args: list[str]) -> tuple[list[str], list[str]]:
+    """(positional words, `--key value` options) from the arguments click passed on: a `--key` takes
+    the next word as its value unless it has `=` or the next word is an option (parse_cli_overrides'
+    rule), so the PDE may come before or after the options."""
+    words, options = [], []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token.startswith("--") and token != "--":
+            options.append(token)
+            if "=" not in token and i + 1 < len(args) and not args[i + 1].startswith("--"):
+                options.append(args[i + 1])
+                i += 1
+        else:
+            words.append(token)
+        i += 1
+    return words, options
+
+
 @cli.command(name="count", cls=ConfigCommand, config="intelligible.optpde.experiment:CountConfig",
              options_metavar="PDE [OPTIONS]")  # fmt: skip
-@click.argument("pde", required=False)
 @click.pass_context
-def count(ctx: click.Context, pde: str | None) -> None:
+def count(ctx: click.Context) -> None:
     """Count the conserved quantities of PDE and prove each one exactly.
 
     PDE is a right-hand side in u ("u_xxx + 6*u*u_x") or a system ("u_t = -v_xx/2 - (u**2+v**2)*v;
@@ -30,10 +48,13 @@ def count(ctx: click.Context, pde: str | None) -> None:
     from intelligible.core.errors import ConfigError
     from intelligible.optpde.experiment import CountConfig, count_pde, describe_count
 
-    config = config_from_args(CountConfig, ctx.args)
-    if not pde:
-        raise ConfigError('give the PDE, e.g. intelligible optpde count "u_xxx + 6*u*u_x"')
-    for line in describe_count(count_pde(pde, config)):
+    words, options = _split_words(ctx.args)
+    config = config_from_args(CountConfig, options)
+    if len(words) != 1:
+        raise ConfigError(
+            f'give one PDE in quotes, e.g. intelligible optpde count "u_xxx + 6*u*u_x" (got {len(words)} words)'
+        )
+    for line in describe_count(count_pde(words[0], config)):
         click.echo(line)
 
 
