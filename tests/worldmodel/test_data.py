@@ -119,3 +119,34 @@ def test_nan_in_the_data_is_refused():
     batch.inputs[3, 2, 0] = float("nan")
     with pytest.raises(DataError, match="1 NaN or infinite values \\(first in sequence 3\\)"):
         batch.check()
+
+
+def test_builtin_hypotheses_have_their_shapes_and_values():
+    from intelligible.worldmodel.data import sho_matrix
+    from intelligible.worldmodel.hypotheses import builtin_hypotheses
+
+    batch = sho(8, kind="underdamped", length=6, seed=0)
+    widths = {"linear-multistep": 4, "taylor": 20, "matrix-exponential": 4, "linear-multistep-2": 8,
+              "matrix-exponential-3": 12}  # fmt: skip
+    for name, hyp in builtin_hypotheses(batch.task).items():
+        assert hyp.values(batch).shape == (8, 5, widths[name]), name
+    a_dt = sho_matrix(batch.params["omega"], batch.params["gamma"]) * batch.params["dt"][:, None, None]
+    lmm = builtin_hypotheses(batch.task)["linear-multistep-2"].values(batch)
+    states = batch.inputs.double().numpy()
+    assert np.allclose(lmm[:, 3, 4:6], np.einsum("nab,nb->na", a_dt, states[:, 3]))
+    assert np.allclose(lmm[:, 3, 6:8], np.einsum("nab,nb->na", a_dt, states[:, 2]))
+    assert np.allclose(lmm[:, 0, 6:8], 0.0)  # no state before the first
+    taylor = builtin_hypotheses(batch.task)["taylor"].values(batch)[:, 0]
+    assert np.allclose(taylor[:, 4:8].reshape(-1, 2, 2), a_dt @ a_dt)
+    reg = linear_regression(4, pairs=3, seed=0)
+    w = reg.params["w"]
+    values = {h.name: h.values(reg) for h in builtin_hypotheses("regression").values()}
+    x_tokens = reg.inputs[..., 0].double().numpy()
+    assert np.allclose(values["w^i x"][:, 1, 1], w**2 * x_tokens[:, 0])  # at the y token: the x before it
+    assert np.allclose(values["w^i x^i"][:, 2, 2], (w * x_tokens[:, 2]) ** 3)
+
+
+def test_an_omega_counterfactual_keeps_the_damping_regime():
+    batch = sho(200, kind="overdamped", seed=6)
+    changed = counterfactual(batch, seed=0, change="omega")
+    assert (changed.params["gamma"] > changed.params["omega"]).all()
