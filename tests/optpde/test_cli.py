@@ -21,6 +21,18 @@ def test_count_prints_the_proved_quantities(capsys):
     assert "n_CQ = 3 (3 proved exactly)" in out and "u**3 - u_x**2/2  [proved]" in out
 
 
+def test_count_takes_a_coefficient_vector(capsys):
+    from intelligible.optpde import family_monomials
+
+    vector = ["0"] * 33
+    vector[[str(m) for m in family_monomials()].index("u_xxx")] = "2.5"
+    code, out, err = _run(
+        ["count", "--coefficients", ",".join(vector), "--n-curves", "30", "--n-points", "300"], capsys
+    )
+    assert code == 0, err
+    assert "n_CQ = 4 (4 proved exactly)" in out
+
+
 def test_count_takes_options_before_the_pde(capsys):
     code, out, err = _run(["count", "--n-curves", "30", "--n-points", "300", "u*u_x"], capsys)
     assert code == 0, err
@@ -38,6 +50,10 @@ def test_count_takes_options_before_the_pde(capsys):
         (["count", "u_x**3", "--threshold", "nan"], "threshold"),
         (["count"], "give one PDE"),
         (["count", "u_x", "u_xx"], "give one PDE"),
+        (["count", "--coefficients", ",".join(["nan"] + ["0"] * 32)], "coefficients"),
+        (["count", "--coefficients", "1,2,3"], "33 numbers"),
+        (["count", "--coefficients", ",".join(["0"] * 33)], "all coefficients are zero"),
+        (["count", "u_xxx", "--coefficients", ",".join(["1"] * 33)], "not both"),
         (["search", "--starts", "0"], "starts"),
         (["search", "--lr", "nan"], "lr"),
         (["breaking", "--n-points", "3"], "n_points"),

@@ -43,18 +43,20 @@ def count(ctx: click.Context) -> None:
     PDE is a right-hand side in u ("u_xxx + 6*u*u_x") or a system ("u_t = -v_xx/2 - (u**2+v**2)*v;
     v_t = u_xx/2 + (u**2+v**2)*u"); parameters take values with --params a=0.5 (the proofs keep them
     symbolic). The basis is all monomials up to --degree in the fields and derivatives up to --order,
-    reduced modulo total derivatives (--basis paper: the paper's 13 functions, unreduced).
+    reduced modulo total derivatives (--basis paper: the paper's 13 functions, unreduced). Instead of
+    PDE, --coefficients gives 33 numbers over the search family (u, u_xx, u_xxx, u**2, ...).
     """
     from intelligible.core.errors import ConfigError
     from intelligible.optpde.experiment import CountConfig, count_pde, describe_count
 
     words, options = _split_words(ctx.args)
     config = config_from_args(CountConfig, options)
-    if len(words) != 1:
+    if len(words) > 1 or (not words and not config.coefficients):
         raise ConfigError(
-            f'give one PDE in quotes, e.g. intelligible optpde count "u_xxx + 6*u*u_x" (got {len(words)} words)'
+            f'give one PDE in quotes, e.g. intelligible optpde count "u_xxx + 6*u*u_x" (got {len(words)} words), '
+            "or --coefficients c1,...,c33"
         )
-    for line in describe_count(count_pde(words[0], config)):
+    for line in describe_count(count_pde(words[0] if words else None, config)):
         click.echo(line)
 
 

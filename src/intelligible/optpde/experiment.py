@@ -72,6 +72,8 @@ class CountConfig:
     n_points: int = 1000
     seed: int = 0
     params: str = ""  # values of parameters in the PDE, "a=0.5,b=2" (the proofs keep them symbolic)
+    # instead of a formula: 33 coefficients over the search family (family_monomials(), in that order)
+    coefficients: tuple[float, ...] = ()
 
     def validate(self) -> None:
         """Raise ConfigError for a value out of range (before anything is computed)."""
@@ -82,6 +84,19 @@ class CountConfig:
             )
         self.curve_config().validate()
         self.parameter_values()
+        if self.coefficients:
+            from intelligible.optpde.pde import family_monomials
+
+            size = len(family_monomials())
+            if len(self.coefficients) != size:
+                raise ConfigError(
+                    f"coefficients needs {size} numbers, one per family member (u, u_xx, u_xxx, u**2, ...; "
+                    f"see family_monomials()), got {len(self.coefficients)}"
+                )
+            if not all(math.isfinite(c) for c in self.coefficients):
+                raise ConfigError("coefficients hold NaN or infinite values; give finite numbers")
+            if not any(self.coefficients):
+                raise ConfigError("all coefficients are zero: u_t = 0 conserves everything")
 
     def curve_config(self) -> CurveConfig:
         """The test curves."""
@@ -118,10 +133,20 @@ def make_basis(kind: str, fields: tuple[str, ...], degree: int, order: int) -> B
     )
 
 
-def count_pde(text: str, config: CountConfig) -> CountResult:
-    """n_CQ of the PDE `text` with its conserved densities, each checked exactly."""
+def count_pde(text: str | None, config: CountConfig) -> CountResult:
+    """n_CQ of the PDE `text` (or of `config.coefficients` over the search family when `text` is None)
+    with its conserved densities, each checked exactly."""
     config.validate()
-    pde = parse_pde(text, config.parameter_values())
+    if text is None:
+        from intelligible.optpde.pde import family_monomials, pde_from_coefficients
+
+        if not config.coefficients:
+            raise ConfigError("give a PDE or --coefficients")
+        pde = pde_from_coefficients(config.coefficients, family_monomials())
+    else:
+        if config.coefficients:
+            raise ConfigError("give a PDE or --coefficients, not both")
+        pde = parse_pde(text, config.parameter_values())
     basis = make_basis(config.basis, pde.fields, config.degree, config.order)
     from intelligible.optpde.conservation import needed_derivatives
 
