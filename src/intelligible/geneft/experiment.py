@@ -32,7 +32,14 @@ from intelligible.geneft.repon import (
     simulate,
 )
 from intelligible.geneft.statics import accuracy_bound, bound_summary, monte_carlo_bound
-from intelligible.geneft.train import MAX_STEPS, RunResult, RunSpec, check_learning_rate, train_batched
+from intelligible.geneft.train import (
+    MAX_STEPS,
+    RunResult,
+    RunSpec,
+    check_device,
+    check_learning_rate,
+    train_batched,
+)
 
 PAPER = "Baek, Liu, Tegmark 2024, GenEFT (arXiv 2402.05916)"
 PAPER_RELATIONS = ("bipartite10", "mod3", "mod5", "greater")  # the paper's order of increasing b
@@ -116,6 +123,7 @@ class ModelConfig:
     seeds: tuple[int, ...] = (0, 1)
     threshold: float = 0.9  # accuracy that counts as learned
     generalisation_steps: int = 1000  # generalising by this step is generalisation, later grokking
+    device: str = "cpu"  # cpu, cuda or cuda:N
 
     def validate_model(self) -> None:
         """ConfigError for any shared field out of range."""
@@ -134,6 +142,7 @@ class ModelConfig:
         _check_seeds(self.seeds)
         _check_float("threshold", self.threshold, 0.0, 1.0)
         _check_int("generalisation_steps", self.generalisation_steps, 1, MAX_STEPS)
+        check_device(self.device)
 
     def spec(self, decoder: str) -> ModelSpec:
         """The architecture with the given decoder."""
@@ -301,7 +310,7 @@ def sweep(config: SweepConfig, relations: list[Relation] | None = None) -> dict:
         for items in _by_size(everything, config.n):
             results = train_batched([r for r, _ in items], config.spec(decoder), [s for _, s in items], config.steps,
                                     eval_every=config.eval_every, threshold=config.threshold,
-                                    generalisation_steps=config.generalisation_steps, desc=f"sweep {decoder}")  # fmt: skip
+                                    generalisation_steps=config.generalisation_steps, device=config.device, desc=f"sweep {decoder}")  # fmt: skip
             for (relation, run), result in zip(items, results):
                 trained[(relation.name, "mlp" if decoder == "mlp" else "ideal", run.fraction, run.seed)] = (
                     result
@@ -390,7 +399,7 @@ def goldilocks(config: GoldilocksConfig, relation: Relation | None = None) -> li
     # all depths in one batch: shallower MLPs pass their activations through the deeper ones' layers
     results = train_batched(relation, config.spec("mlp"), runs, config.steps, eval_every=config.eval_every,
                             threshold=config.threshold, generalisation_steps=config.generalisation_steps,
-                            depths=depths, desc="Goldilocks")  # fmt: skip
+                            depths=depths, device=config.device, desc="Goldilocks")  # fmt: skip
     rows = []
     for depth in config.depths:
         mine = [r for r, d in zip(results, depths) if d == depth]
@@ -452,7 +461,7 @@ def phases(config: PhasesConfig, relation: Relation | None = None, keep_trajecto
     spec = config.spec(config.decoders(relation)[0])
     results = train_batched(relation, spec, runs, config.steps, eval_every=config.eval_every,
                             threshold=config.threshold, generalisation_steps=config.generalisation_steps,
-                            keep_embeddings=keep, desc="phases")  # fmt: skip
+                            keep_embeddings=keep, device=config.device, desc="phases")  # fmt: skip
     cells = [{"lr_encoder": r.run.lr_encoder, "lr_decoder": r.run.lr_decoder, "seed": r.run.seed, "phase": r.phase,
               "train": round(r.train, 4), "test": round(r.test, 4), "generalised_at": r.generalised_at}
              for r in results]  # fmt: skip

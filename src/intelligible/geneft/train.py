@@ -21,7 +21,7 @@ from intelligible.core.config import shown
 from intelligible.core.errors import ConfigError
 from intelligible.core.memory import check_fits
 from intelligible.core.progress import progress
-from intelligible.geneft.data import check_fraction, split_pairs
+from intelligible.geneft.data import check_fraction, split_pairs, train_count
 from intelligible.geneft.model import (
     MAX_DEPTH,
     ModelSpec,
@@ -145,6 +145,7 @@ def train_batched(
     keep_embeddings: tuple[int, ...] = (),
     depths: list[int] | None = None,
     threads: int | None = None,
+    device: str = "cpu",
     desc: str = "geneft",
 ) -> list[RunResult]:
     """Train every run of `runs` at once (one architecture; `relation` one for all runs or one per
@@ -154,7 +155,8 @@ def train_batched(
     evaluation (the repon trajectories). `depths`: one MLP depth per run (the runs then differ in
     depth only; `spec.depth` is ignored). `threads`: torch threads while training; None picks one
     thread for a small batch, whose steps are too short to share (a second thread mostly waits, and
-    on a busy machine it slows every step many times over), and torch's setting otherwise."""
+    on a busy machine it slows every step many times over), and torch's setting otherwise. `device`:
+    cpu, cuda or cuda:N (the models start from the same CPU-drawn parameters either way)."""
     spec.validate()
     if not runs:
         raise ConfigError("no runs to train")
@@ -179,20 +181,59 @@ def train_batched(
     check_fits(
         estimate_bytes(spec, len(runs)), f"{len(runs)} models of n = {spec.n}", "train fewer runs at once"
     )
-    pairs, weights, masks, labels = _batch_data(relations, runs)
+    target = check_device(device)
+    if threads is None:
+        # multiply-adds of one step's widest layer; below SMALL_STEP one thread is fastest
+        work = len(runs) * max(train_count(spec.n, r.fraction) for r in runs) * spec.width
+        work *= spec.width if spec.decoder == "mlp" and spec.depth > 2 else spec.combined_dim
+        threads = 1 if work < SMALL_STEP else torch.get_num_threads()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _train(relations, spec, runs, steps, eval_every, betas, eps, threshold, generalisation_steps,
+                      keep_embeddings, depths, desc, target)  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
+
+
+def check_device(device: str) -> torch.device:
+    """`cpu`, or `cuda` / `cuda:i` when that GPU is there; ConfigError otherwise."""
+    text = str(device).strip().lower()
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "cuda" or (text.startswith("cuda:") and text[5:].isdigit()):
+        index = int(text[5:]) if ":" in text else 0
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device {shown(device)} is not available here (no such CUDA GPU); use --device cpu"
+            )
+        return torch.device(text)
+    raise ConfigError(f"device must be cpu, cuda or cuda:N, got {shown(device)}")
+
+
+def _train(
+    relations: list[Relation], spec: ModelSpec, runs: list[RunSpec], steps: int, eval_every: int,
+    betas: tuple[float, float], eps: float, threshold: float, generalisation_steps: int,
+    keep_embeddings: tuple[int, ...], depths: list[int] | None, desc: str, device: torch.device,
+) -> list[RunResult]:  # fmt: skip
+    pairs, weights, masks, labels = (t.to(device) for t in _batch_data(relations, runs))
     train_labels = torch.gather(labels, 1, pairs)
-    all_pairs = torch.arange(spec.n**2).expand(len(runs), -1)
+    all_pairs = torch.arange(spec.n**2, device=device).expand(len(runs), -1)
     seeds = [r.seed for r in runs]
     layer_mask = None
     if depths is not None:
         stacked, layer_mask = stack_mixed_depths(spec, seeds, depths)
+        layer_mask = layer_mask.to(device)
     else:
         stacked = stack_params(spec, seeds)
-    params = {k: v.requires_grad_(True) for k, v in stacked.items()}
+    # initialised on the CPU whatever the device, so a run starts the same everywhere
+    params = {k: v.to(device).requires_grad_(True) for k, v in stacked.items()}
     rates = {}
     for name, value in params.items():
         per_model = [r.lr_encoder if name == "embedding" else r.lr_decoder for r in runs]
-        rates[name] = torch.tensor(per_model, dtype=torch.float32).view(-1, *([1] * (value.dim() - 1)))
+        rates[name] = torch.tensor(per_model, dtype=torch.float32, device=device).view(
+            -1, *([1] * (value.dim() - 1))
+        )
     names = list(params)
     values = [params[k] for k in names]
     rate_list = [rates[k] for k in names]
@@ -202,7 +243,7 @@ def train_batched(
     checkpoints = set(_evaluation_steps(steps, eval_every))
     curves: list[tuple[int, torch.Tensor, torch.Tensor]] = []
     kept: dict[int, list[np.ndarray]] = {i: [] for i in keep_embeddings}
-    losses = torch.zeros(len(runs))
+    losses = torch.zeros(len(runs), device=device)
     bar = progress(range(1, steps + 1), desc=desc)
     for step in bar:
         logits = forward(spec, params, pairs, layer_mask)
@@ -229,14 +270,14 @@ def train_batched(
                 test_acc = torch.where(
                     held.any(1), (correct & held).sum(1) / held.sum(1).clamp(min=1), train_acc
                 )
-                curves.append((step, train_acc.clone(), test_acc.clone()))
+                curves.append((step, train_acc.cpu(), test_acc.cpu()))
                 for i in kept:
-                    kept[i].append(params["embedding"][i].detach().numpy().copy())
+                    kept[i].append(params["embedding"][i].detach().cpu().numpy().copy())
                 bar.set_postfix(loss=f"{losses.mean().item():.3g}", test=f"{test_acc.mean().item():.3f}")
     results = []
     for i, run in enumerate(runs):
         result = RunResult(run, [c[0] for c in curves], [float(c[1][i]) for c in curves],
-                           [float(c[2][i]) for c in curves], float(losses[i].detach()), embeddings=kept.get(i, []))  # fmt: skip
+                           [float(c[2][i]) for c in curves], float(losses[i].detach().cpu()), embeddings=kept.get(i, []))  # fmt: skip
         results.append(classify(result, threshold, generalisation_steps))
     return results
 
