@@ -117,3 +117,15 @@ def test_mixed_depths_in_one_batch_equal_each_depth_alone():
         alone = train_single(relation, ModelSpec(n=6, width=5, depth=depth), run, 30, eval_every=15)
         assert result.final_loss == pytest.approx(alone.final_loss, rel=1e-3, abs=1e-5), depth
         np.testing.assert_allclose(result.test_accuracy, alone.test_accuracy)
+
+
+def test_chunks_of_a_batch_train_like_the_whole_batch():
+    relation = get_relation("mod3", 6)
+    spec = ModelSpec(n=6, width=5)
+    runs = [RunSpec(seed, 0.5, 0.02 * (1 + seed), 0.01) for seed in range(5)]
+    whole = train_batched(relation, spec, runs, 20, eval_every=10, keep_embeddings=(3,))
+    chunked = train_batched(relation, spec, runs, 20, eval_every=10, keep_embeddings=(3,), chunk=2)
+    for a, b in zip(whole, chunked):
+        assert a.run == b.run and a.final_loss == pytest.approx(b.final_loss, rel=1e-5)
+    np.testing.assert_allclose(whole[3].embeddings[-1], chunked[3].embeddings[-1], rtol=1e-5)
+    assert chunked[2].embeddings == []

@@ -547,16 +547,19 @@ def repon_checks(ratios: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0), s
     rng = np.random.Generator(np.random.PCG64(seed))
     drifts = []
     examples = []
-    for trial in range(4):
+    for _ in range(4):
         a0, r0 = rng.standard_normal((3, 2)), rng.standard_normal(2)
         eta_a, eta_x = float(10 ** rng.uniform(-1, 1)), float(10 ** rng.uniform(-1, 1))
         times, a_path, r_path = simulate(a0, r0, eta_a, eta_x, time=10.0, dt=2e-3, record_every=25)
         c = conserved_quantity(a_path, r_path, eta_a, eta_x)
         drifts.append(float(np.abs(c - c[0]).max() / max(abs(c[0]), 1e-12)))
-        if trial < 2:
-            examples.append({"eta_A": eta_a, "eta_x": eta_x, "C": float(c[0]), "times": times.tolist(),
-                             "a": np.sqrt((a_path**2).sum(axis=(1, 2))).tolist(),
-                             "c": np.sqrt((r_path**2).sum(axis=1)).tolist()})  # fmt: skip
+    # the figure's examples: scalar starts (where the sign of C decides the outcome), one either side
+    for a0, c0 in ((1.0, 0.5), (0.5, 1.0)):
+        times, a_path, r_path = simulate(np.array([[a0]]), np.array([c0]), 0.5, 1.0, time=20.0, dt=5e-3,
+                                         record_every=20)  # fmt: skip
+        examples.append({"eta_A": 0.5, "eta_x": 1.0, "C": float(conserved_quantity(a0, c0, 0.5, 1.0)),
+                         "times": times.tolist(), "a": np.abs(a_path[:, 0, 0]).tolist(),
+                         "c": np.abs(r_path[:, 0]).tolist()})  # fmt: skip
     rows = []
     for others in (None, cluster):
         factor = cluster_factor(others)
