@@ -77,6 +77,7 @@ _ALL = [
     Study("worldmodel", "World models (Kantamneni et al. 2024): probe, rank and intervene on a network's intermediates.", 50),
     Study("optpde", "OptPDE (Kantamneni et al. 2024): count and prove conserved quantities of PDEs, search for more.", 50),
     Study("geneft", "GenEFT (Baek et al. 2024): generalisation bounds, learning-rate phases, the repon theory.", 50),
+    Study("scaling", "Resource model of scaling (Song et al. 2024): neurons per subtask, fits, the N_p^-1/3 law.", 50),
 ]  # fmt: skip
 STUDIES: dict[str, Study] = {study.name: study for study in _ALL}
 

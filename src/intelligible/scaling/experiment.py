@@ -479,13 +479,14 @@ def preset_config(preset: str) -> Preset:
     """The sweeps of a preset: `quick` (tens of seconds on 2 cores) or `paper` (the paper's grid)."""
     alphas = tuple(float(2**i) for i in range(10))  # 1 .. 512
     if preset == "quick":
-        common = {"steps": 600, "n_train": 128, "n_test": 1024, "seeds": (0, 1)}
+        common = {"n_train": 128, "n_test": 1024, "seeds": (0, 1)}
         return Preset(
-            square=SweepConfig(task="square", widths=(64,), alphas=alphas[:8], **common),
-            widths=SweepConfig(task="square", widths=(2, 4, 8, 16, 32), alphas=(1.0,), l1=0.0, **common),
-            parallel=SweepConfig(task="parallel", widths=(64,), alphas=(4.0, 16.0, 64.0, 256.0),
-                                 betas=(0.5, 0.75, 0.9), **common),
-            series=SweepConfig(task="series", widths=(32,), alphas=(4.0, 16.0, 64.0, 256.0), **common),
+            square=SweepConfig(task="square", widths=(64,), alphas=alphas[:8], steps=800, **common),
+            widths=SweepConfig(task="square", widths=(2, 4, 8, 16, 32), alphas=(1.0,), l1=0.0, steps=800, **common),
+            # the allocation between subtasks settles slowly: at 600 steps the ratio hardly moved with beta
+            parallel=SweepConfig(task="parallel", widths=(64,), alphas=(8.0, 32.0, 128.0), betas=(0.5, 0.75, 0.9),
+                                 steps=1500, **common),
+            series=SweepConfig(task="series", widths=(32,), alphas=(0.5, 2.0, 8.0, 32.0), steps=1000, **common),
             transformer=TransformerConfig(widths=(16, 32, 64), seeds=(0, 1), steps=200, batch=64, n_eval=256),
             n_boot=500,
         )  # fmt: skip
