@@ -132,7 +132,10 @@ class SweepConfig:
         needed = 8 * 4 * group * max(self.n_train, self.n_test) * max(self.widths) * self.hidden_layers(task)
         check_fits(needed, f"{group} models of width {max(self.widths)} on {max(self.n_train, self.n_test)} points",
                    "lower --n-train/--n-test or the widths", device=self.device)  # fmt: skip
-        task.sample(min(self.n_train, 4096), self.x_low, self.x_high, self.data_seed)  # finite on the range?
+        # finite on the range? The first k points of a sample are the k-point sample of the same seed,
+        # so checking a prefix of the training and the test sets checks what the run will draw.
+        task.sample(min(self.n_train, 100_000), self.x_low, self.x_high, self.data_seed)
+        task.sample(min(self.n_test, 100_000), self.x_low, self.x_high, self.data_seed + 1)
         return task
 
     def hidden_layers(self, task: Task) -> int:
