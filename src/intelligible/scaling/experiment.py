@@ -288,6 +288,17 @@ def _sweep_figures(run: RunDir, records: list[dict], analysis: dict) -> list[Pat
         paths.append(run.save_figure(plot_allocation_vs_alpha(alphas, total, seeds), "allocation_vs_alpha"))
     if analysis.get("ratios"):
         paths.append(run.save_figure(plot_ratios(analysis["ratios"]), "ratios"))
+    growth = [g for g in analysis.get("growth", []) if "exponent" in g]
+    if growth:
+        betas = np.array([r["beta"] for r in records], float)
+        series = []
+        for g in growth:
+            rows = betas == g["beta"]
+            series.append((f"beta {g['beta']:g}, subtask {g['subtask']}", allocated[rows].sum(axis=1),
+                           allocated[rows, g["subtask"]], _power(g)))  # fmt: skip
+        fig = plot_power_fits(series, "neurons of all subtasks (sum)", "neurons of the subtask",
+                              "homogeneous growth: slope 1 keeps the shares", reference=1.0)  # fmt: skip
+        paths.append(run.save_figure(fig, "growth"))
     return paths
 
 
@@ -459,7 +470,16 @@ def _shares_figure(run: RunDir, result: dict) -> Path:
     widths = np.array([r["width"] for r in result["records"]])
     counts = np.array([r["allocated"] for r in result["records"]], float)
     seeds = np.array([r["seed"] for r in result["records"]])
-    return run.save_figure(plot_shares(widths, counts, result["subtasks"], seeds), "shares")
+    path = run.save_figure(plot_shares(widths, counts, result["subtasks"], seeds), "shares")
+    series = [(g["subtask"], counts.sum(axis=1), counts[:, k], _power(g))
+              for k, g in enumerate(result["growth"]) if "exponent" in g]  # fmt: skip
+    if series:
+        from intelligible.scaling.plot import plot_power_fits
+
+        fig = plot_power_fits(series, "MLP neurons of all subtasks (sum)", "MLP neurons of the subtask",
+                              "transformer: homogeneous growth over widths", reference=1.0)  # fmt: skip
+        result["growth_figure"] = str(run.save_figure(fig, "growth"))
+    return path
 
 
 # ---------------------------------------------------------------------------------------------- reproduce
@@ -647,6 +667,8 @@ def reproduce(preset: str = "quick", out_dir: str | Path = "runs/scaling") -> Re
         for path in parts[part].get("figures", []):
             report.figures[f"{part}: {Path(path).stem.replace('_', ' ')}"] = Path(path)
     report.figures["transformer: neurons per subtask"] = Path(transformer["figure"])
+    if transformer.get("growth_figure"):
+        report.figures["transformer: growth fits"] = Path(transformer["growth_figure"])
     report.tables["parallel: allocation ratio against beta"] = [
         {"beta": r["beta"], "measured": round(r["ratio"], 3), "interval": f"[{r['low']:.3g}, {r['high']:.3g}]",
          "paper": PAPER_RATIOS.get(r["beta"]), "naive sqrt(beta/(1-beta))": round(r["naive"], 3)} for r in ratios
