@@ -46,7 +46,7 @@ def test_bound_prints_the_static_numbers(capsys):
      (["sweep", "--lr-decoder", "-0.01"], "lr_decoder must be a finite number above 0, got -0.01"),
      (["sweep", "--fractions", "1.2"], "got 1.2"),
      (["sweep", "--n", "1"], "n must be a whole number from 2"),
-     (["phases", "--lr-encoder", "0"], "lr_encoder must be a finite number above 0"),
+     (["phases", "--lr-max", "0"], "lr_max must be a finite number above 0"),
      (["phases", "--fraction", "0"], "fraction must be a share"),
      (["phases", "--relation", "mod7"], "mod 7 needs k to divide n = 30"),
      (["phases", "--lr-min", "-1"], "lr_min must be a finite number above 0")],

@@ -116,8 +116,6 @@ class ModelConfig:
     depth: int = 3  # linear layers of the MLP decoder
     width: int = 50
     embed_std: float = 1.0
-    lr_encoder: float = 1e-2
-    lr_decoder: float = 1e-2
     steps: int = 2000
     eval_every: int = 50
     seeds: tuple[int, ...] = (0, 1)
@@ -135,8 +133,9 @@ class ModelConfig:
         if self.combiner not in COMBINERS:
             raise ConfigError(f"combiner must be one of {', '.join(COMBINERS)}, got {shown(self.combiner)}")
         self.spec("mlp").validate()
-        check_learning_rate(self.lr_encoder, "lr_encoder")
-        check_learning_rate(self.lr_decoder, "lr_decoder")
+        for name in ("lr_encoder", "lr_decoder"):  # the verbs with one learning rate pair (not phases)
+            if hasattr(self, name):
+                check_learning_rate(getattr(self, name), name)
         _check_int("steps", self.steps, 1, MAX_STEPS)
         _check_int("eval_every", self.eval_every, 1, MAX_STEPS)
         _check_seeds(self.seeds)
@@ -238,6 +237,8 @@ class SweepConfig(ModelConfig):
     fractions: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8)
     alpha: float = 0.9
     decoder: str = "both"
+    lr_encoder: float = 1e-2
+    lr_decoder: float = 1e-2
 
     def validate(self) -> list[Relation]:
         """Check every field and return the relations."""
@@ -375,6 +376,8 @@ class GoldilocksConfig(ModelConfig):
     fraction: float = 0.3
     depths: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
     width: int = 10
+    lr_encoder: float = 1e-2
+    lr_decoder: float = 1e-2
 
     def validate(self) -> Relation:
         """Check every field and return the relation."""

@@ -74,7 +74,10 @@ def plot_phases(phased: dict) -> Figure:
     for phase, colour in PHASE_COLOURS.items():
         ax.scatter([], [], marker="s", color=colour, label=phase)
     line = np.array([rates[0], rates[-1]])
-    ax.plot(line, 10 * line, "k:", label="eta_dec = 10 eta_enc")
+    ax.plot(line, 10 * line, "k:", label="eta_dec = 10 eta_enc (paper)")
+    # the repon theory's boundary, p_r = 1/2: eta_dec / eta_enc = (sigma_a / sigma_c)^2 / factor
+    predicted = (phased["sigma_a"] / phased["sigma_c"]) ** 2 / phased["factor"]
+    ax.plot(line, predicted * line, "b--", label=f"repon theory, p_r = 1/2 (ratio {predicted:.2g})")
     points = phased["boundary"]["points"]
     if points:
         ax.plot([p[0] for p in points], [p[1] for p in points], "kx-", label="measured boundary")
