@@ -317,8 +317,9 @@ def _parametric(config: ReproduceConfig) -> Claim:
 
 
 def _search_claims(result: SearchResult, config: SearchConfig) -> tuple[list[Claim], list[dict]]:
-    members = [sympy.sympify(m, locals={str(jet_symbol("u", k)): jet_symbol("u", k) for k in range(4)})
-               for m in result.members]  # fmt: skip
+    from intelligible.optpde.pde import family_monomials
+
+    members = family_monomials(config.family_degree, config.family_order)
     linear = [f for f in result.families if f.support == ["u_xxx"]]
     cubic = []
     for f in result.families:
