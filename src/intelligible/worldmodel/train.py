@@ -9,9 +9,11 @@ criterion 2 probes to relate encoding quality to performance along training.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -193,25 +195,62 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
     keep = set(snapshot_steps(config))
     started = time.perf_counter()
 
-    def save() -> None:
+    def save(at_step: int) -> None:
         tensors, state = optimiser.state()
         tensors.update({f"model.{k}": v for k, v in model.state_dict().items()})
-        run.save_checkpoint(
-            tensors,
-            {"step": step, "optimiser": state, "elapsed_s": elapsed_before + time.perf_counter() - started},
-        )
+        elapsed = elapsed_before + time.perf_counter() - started
+        run.save_checkpoint(tensors, {"step": at_step, "optimiser": state, "elapsed_s": elapsed})
 
     bar = progress(total=config.steps, desc=f"train {config.task}", disable=quiet)
     bar.update(step)
+    with few_threads(device, config.hidden):
+        _train_loop(model, optimiser, config, run, held_out, keep, bar, device, save, step)
+    bar.close()
+    summary = {
+        "task": config.task, "layers": config.layers, "hidden": config.hidden, "steps": config.steps,
+        "val_mse": evaluate(model, held_out["val"]), "ood_mse": evaluate(model, held_out["ood"]),
+        "elapsed_s": elapsed_before + time.perf_counter() - started,
+    }  # fmt: skip
+    run.save_checkpoint(dict(model.state_dict()), {"step": config.steps, "model": model.config}, name="model")
+    (run.path / "checkpoint.safetensors").unlink(missing_ok=True)
+    (run.path / "checkpoint.json").unlink(missing_ok=True)
+    run.write_json("summary.json", summary)
+    return summary
+
+
+@contextlib.contextmanager
+def few_threads(device: torch.device, hidden: int) -> Iterator[None]:
+    """One torch thread for the small models' steps on a CPU: their matrices (tokens x H, H <= 256) are
+    too small to split, and a second thread that the machine's other work keeps waiting made each
+    step several times slower when we measured (2 threads under load)."""
+    if device.type != "cpu" or hidden > 256:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train_loop(model, optimiser, config, run, held_out, keep, bar, device, save, step) -> None:  # noqa: ANN001
+    """The steps from `step` to config.steps, with snapshots, checkpoints and Ctrl-C saving."""
+    state = {"step": step}
+
+    def save_here() -> None:
+        save(state["step"])
+
     model.train()
-    with interrupt_guard(save):
-        while step < config.steps:
-            batch = batch_for_step(config, step)
+    with interrupt_guard(save_here):
+        while state["step"] < config.steps:
+            batch = batch_for_step(config, state["step"])
             loss = masked_loss(model(batch.inputs.to(device)), batch)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            step += 1
+            state["step"] += 1
+            step = state["step"]
             bar.update(1)
             if step % 50 == 0 or step == config.steps:
                 value = float(loss.detach())
@@ -220,21 +259,11 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
             if step in keep:
                 val = evaluate(model, held_out["val"])
                 run.log_metrics(step, snapshot=True, val_mse=val)
-                run.save_checkpoint({k: v for k, v in model.state_dict().items()}, {"step": step, "val_mse": val},
-                                    name=f"snapshot-{step:08d}")  # fmt: skip
+                run.save_checkpoint(
+                    dict(model.state_dict()), {"step": step, "val_mse": val}, name=f"snapshot-{step:08d}"
+                )
             if step % config.checkpoint_every == 0 and step < config.steps:
-                save()
-    bar.close()
-    summary = {
-        "task": config.task, "layers": config.layers, "hidden": config.hidden, "steps": config.steps,
-        "val_mse": evaluate(model, held_out["val"]), "ood_mse": evaluate(model, held_out["ood"]),
-        "elapsed_s": elapsed_before + time.perf_counter() - started,
-    }  # fmt: skip
-    run.save_checkpoint(dict(model.state_dict()), {"step": step, "model": model.config}, name="model")
-    (run.path / "checkpoint.safetensors").unlink(missing_ok=True)
-    (run.path / "checkpoint.json").unlink(missing_ok=True)
-    run.write_json("summary.json", summary)
-    return summary
+                save(step)
 
 
 class Adam:
