@@ -115,7 +115,7 @@ def test_closure_of_a_strict_order():
 
 def test_closure_of_a_bipartite_relation():
     axioms = bipartite_relation(6, 3).axioms()
-    assert "two-class" in axioms and "negatively-transitive" in axioms
+    assert "antitransitive" in axioms and "negatively-transitive" in axioms
     # 0-3 differ, 3-1 differ -> 0, 1 same; 1-4 same... 4 differs from 3 and 0
     true, false = closure(*_known(6, {(0, 3): True, (3, 1): True, (1, 4): False}), axioms)
     assert false[0, 1] and false[1, 0] and false[0, 4]

@@ -75,7 +75,7 @@ def ideal_decoder_for(relation: Relation) -> str:
         return "ideal-distance"
     if {"irreflexive", "antisymmetric", "total", "transitive"} <= axioms:
         return "ideal-order"
-    if {"irreflexive", "symmetric", "two-class", "negatively-transitive"} <= axioms:
+    if {"irreflexive", "symmetric", "antitransitive", "negatively-transitive"} <= axioms:
         return "ideal-product"
     raise ConfigError(
         f"no ideal decoder for relation {shown(relation.name)} (axioms: {', '.join(sorted(axioms)) or 'none'}); "

@@ -31,7 +31,7 @@ AXIOMS = (
     "total",  # not R(x, y) and x != y -> R(y, x)
     "transitive",  # R(x, y) and R(y, z) -> R(x, z)
     "negatively-transitive",  # not R(x, y) and not R(y, z) -> not R(x, z)
-    "two-class",  # R(x, y) and R(y, z) -> not R(x, z)  (e.g. "in different parts" of a bipartition)
+    "antitransitive",  # R(x, y) and R(y, z) -> not R(x, z)  (with negative transitivity: at most two classes)
 )
 
 
@@ -200,5 +200,5 @@ def satisfied_axioms(matrix: np.ndarray) -> tuple[str, ...]:
     if not ((ni @ ni > 0) & r).any():
         found.append("negatively-transitive")
     if not ((ri @ ri > 0) & r).any():
-        found.append("two-class")
+        found.append("antitransitive")
     return tuple(found)

@@ -282,7 +282,7 @@ def closure(
             false |= compose(false, false)
             true |= compose(false.T, true)  # not R(x,y), R(x,z) -> R(y,z)
             true |= compose(true, false.T)  # R(x,z), not R(y,z) -> R(x,y)
-        if "two-class" in axioms:
+        if "antitransitive" in axioms:
             false |= compose(true, true)
             false |= compose(true.T, true)  # R(x,y), R(x,z) -> not R(y,z)
             false |= compose(true, true.T)  # R(x,z), R(y,z) -> not R(x,y)
