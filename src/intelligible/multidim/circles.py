@@ -84,12 +84,18 @@ def month_prompts() -> PromptSet:
                      ("month", "months"), tuple(range(1, 13)))  # fmt: skip
 
 
-def prompt_set(name: str) -> PromptSet:
-    """`weekdays` or `months`."""
+def prompt_set(name: str, offsets: tuple[int, ...] | None = None) -> PromptSet:
+    """`weekdays` or `months`, with all the paper's durations or only `offsets`."""
     sets = {"weekdays": weekday_prompts, "months": month_prompts}
     if name not in sets:
         raise ConfigError(f"unknown prompt set {shown(name)}; valid: {', '.join(sets)}")
-    return sets[name]()
+    full = sets[name]()
+    if offsets is None:
+        return full
+    bad = [k for k in offsets if k not in full.offsets]
+    if bad or not offsets:
+        raise ConfigError(f"offsets for {name} must be among {full.offsets}, got {offsets}")
+    return PromptSet(full.name, full.items, full.template, full.unit, tuple(offsets))
 
 
 def answer_token_ids(lm: LanguageModel, words: tuple[str, ...]) -> list[int]:
