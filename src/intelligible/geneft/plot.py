@@ -64,7 +64,7 @@ def plot_phases(phased: dict) -> Figure:
     """The (eta_enc, eta_dec) plane coloured by each cell's majority phase, with the fitted boundary and
     the line eta_dec/eta_enc = 10; and p_r beside the measured share generalising per ratio."""
     rates = np.array(phased["rates"])
-    fig, (ax, side) = plt.subplots(1, 2, figsize=(9.5, 4))
+    fig, (ax, side) = plt.subplots(1, 2, figsize=(9.5, 5))
     for e in rates:
         for d in rates:
             here = [c["phase"] for c in phased["cells"]
@@ -87,7 +87,7 @@ def plot_phases(phased: dict) -> Figure:
     ax.set_ylim(rates[0] / 2, rates[-1] * 2)
     ax.set_xlabel("encoder learning rate")
     ax.set_ylabel("decoder learning rate")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax.set_title(f"phases ({phased['relation']})")
     comparison = phased["comparison"]
     ratios = [row["ratio"] for row in comparison]
