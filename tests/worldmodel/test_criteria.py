@@ -121,6 +121,8 @@ def test_an_intervention_on_a_hand_built_model_moves_the_output_exactly_as_predi
         changed.targets = model.readout(new_state)
     result = intervene(model, "hidden", matrix_exponential(), data, changed, alpha=1e-9, from_position=0)
     assert result.intervened < 1e-9
+    assert len(result.curves["intervened"]) == 4 and max(result.curves["intervened"]) < 1e-9
+    assert min(result.curves["clean"]) > 0.01
     assert result.clean > 0.1 and result.random > 0.1
     assert torch.allclose(result.outputs, changed.targets[-len(result.outputs) :] * 0 + result.outputs)
 

@@ -421,10 +421,11 @@ class InterventionResult:
     random: float
     model: float
     outputs: torch.Tensor | None = None
+    curves: dict[str, list[float]] = field(default_factory=dict)  # the same MSEs per context position
 
     def to_dict(self) -> dict:
         return {"hypothesis": self.hypothesis, "site": self.site, "intervened": self.intervened,
-                "clean": self.clean, "random": self.random, "model": self.model}  # fmt: skip
+                "clean": self.clean, "random": self.random, "model": self.model, "curves": self.curves}  # fmt: skip
 
 
 def intervene(
@@ -482,5 +483,12 @@ def intervene(
         hypothesis=hyp.name, site=site,
         intervened=_masked_mse(edited, intended, mask), clean=_masked_mse(clean, intended, mask),
         random=_masked_mse(randomised, intended, mask), model=_masked_mse(clean, data.targets[test], mask),
-        outputs=edited,
+        outputs=edited, curves={"intervened": _curve(edited, intended, mask), "clean": _curve(clean, intended, mask),
+                                "random": _curve(randomised, intended, mask)},
     )  # fmt: skip
+
+
+def _curve(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> list[float]:
+    """MSE at each position (NaN where the position is not scored)."""
+    per_position = ((output - target) ** 2).mean(dim=(0, 2))
+    return [float(v) if keep else float("nan") for v, keep in zip(per_position, mask.tolist())]

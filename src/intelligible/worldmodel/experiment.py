@@ -232,6 +232,7 @@ def _reproduce(
     """`reproduce`'s work, on one thread."""
     from intelligible.worldmodel.plot import (
         plot_heatmaps,
+        plot_intervention_curves,
         plot_interventions,
         plot_probe_comparison,
         plot_r2_vs_error,
@@ -323,9 +324,15 @@ def _reproduce(
             site = net_report.best(h)[0]
             result = intervene(net, site, h, net_data, changed, seed=cfg.seed)
             intervention_rows.append({"change": change, **result.to_dict()})
-    tables["criterion 4: interventions"] = intervention_rows
+    tables["criterion 4: interventions"] = [
+        {k: v for k, v in row.items() if k != "curves"} for row in intervention_rows
+    ]
     figures["interventions"] = run.save_figure(
         plot_interventions(intervention_rows, f"{target_name}: interventions"), "interventions"
+    )
+    figures["intervention curves"] = run.save_figure(
+        plot_intervention_curves(intervention_rows, f"{target_name}: interventions along the context"),
+        "intervention_curves",
     )
 
     # --- in-context linear regression: w, linearly and with CCA

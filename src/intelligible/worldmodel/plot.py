@@ -82,6 +82,28 @@ def plot_interventions(rows: list[dict], title: str = "") -> Any:
     return fig
 
 
+def plot_intervention_curves(rows: list[dict], title: str = "") -> Any:
+    """MSE against the intended answer along the context, per hypothesis: intervened (solid) and no
+    intervention (dashed), one panel per changed parameter."""
+    plt = _pyplot()
+    changes = sorted({row["change"] for row in rows})
+    fig, axes = plt.subplots(1, len(changes), figsize=(4.6 * len(changes), 3.4), squeeze=False)
+    for ax, change in zip(axes[0], changes):
+        subset = [row for row in rows if row["change"] == change and row.get("curves")]
+        for index, row in enumerate(subset):
+            color = f"C{index}"
+            ax.plot(row["curves"]["intervened"], color=color, label=f"{row['hypothesis']} ({row['site']})")
+            if index == 0:
+                ax.plot(row["curves"]["clean"], color="black", linestyle="--", label="no intervention")
+        ax.set_yscale("log")
+        ax.set_xlabel("context position")
+        ax.set_ylabel("MSE vs intended answer")
+        ax.set_title(f"changed {change}", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle(title or "intervention curves", fontsize=10)
+    return fig
+
+
 def plot_probe_comparison(report: CriteriaReport, hypothesis: str) -> Any:
     """Ridge R^2 and CCA R^2 of one hypothesis per site (mean over positions)."""
     plt = _pyplot()
