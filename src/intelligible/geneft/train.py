@@ -184,9 +184,6 @@ def train_batched(
         check_fraction(run.fraction)
         check_learning_rate(run.lr_encoder, "lr_encoder")
         check_learning_rate(run.lr_decoder, "lr_decoder")
-    check_fits(
-        estimate_bytes(spec, len(runs)), f"{len(runs)} models of n = {spec.n}", "train fewer runs at once"
-    )
     target = check_device(device)
     if threads is None:
         # multiply-adds of one step's widest layer; below SMALL_STEP one thread is fastest
@@ -199,6 +196,10 @@ def train_batched(
     # 0.43 s in chunks of 108)
     per_run = max(train_count(spec.n, r.fraction) for r in runs) * max(spec.width, spec.combined_dim) * 4
     size = max(1, CHUNK_BYTES // per_run) if chunk is None else chunk
+    at_once = min(size, len(runs))
+    check_fits(
+        estimate_bytes(spec, at_once), f"{at_once} models of n = {spec.n} at once", "give a smaller chunk"
+    )
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
