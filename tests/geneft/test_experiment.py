@@ -58,6 +58,7 @@ def test_bound_of_a_matrix_file_equals_the_built_in(tmp_path):
      (PhasesConfig(lr_min=0.1, lr_max=0.01), "lr_max must be at least lr_min"),
      (PhasesConfig(decoder="both"), "phases trains one decoder"),
      (PhasesConfig(grid=0), "grid must be a whole number from 1"),
+     (PhasesConfig(grid=64, seeds=tuple(range(30))), "122,880 runs"),
      (SweepConfig(device="tpu"), "device must be cpu, cuda or cuda:N, got 'tpu'"),
      (GoldilocksConfig(device="cuda:99"), "device 'cuda:99' is not available here")],
 )  # fmt: skip

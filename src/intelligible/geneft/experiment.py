@@ -441,6 +441,11 @@ class PhasesConfig(ModelConfig):
         _check_int("cluster", self.cluster, 0, 10**6)
         if self.decoder == "both":
             raise ConfigError("phases trains one decoder per grid; choose --decoder mlp or ideal")
+        runs = self.grid**2 * len(self.seeds)
+        if runs > MAX_RUNS:
+            raise ConfigError(
+                f"{runs:,} runs (grid^2 x seeds) is more than {MAX_RUNS:,}; give a smaller grid or fewer seeds"
+            )
         relation = resolve_relation(self.relation, self.n)
         self.decoders(relation)
         return relation
