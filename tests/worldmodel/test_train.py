@@ -111,3 +111,10 @@ def test_our_adam_takes_torch_adams_steps():
             opt.step()
     for a, b in zip(ours.parameters(), theirs.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_probe_refuses_what_would_not_fit_in_memory(tmp_path):
+    train(_config(length=200, steps=2), tmp_path / "run", quiet=True)  # 199 positions: about 1.7 TB of states
+    with pytest.raises(ConfigError, match="lower --n-sequences"):
+        probe_run(tmp_path / "run", ProbeConfig(n_sequences=4_000_000, from_position=1))
+    assert not (tmp_path / "run" / "probe").exists()

@@ -18,6 +18,7 @@ import numpy as np
 
 from intelligible.core.config import config_from_dict, config_to_dict, shown
 from intelligible.core.errors import ConfigError, DataError
+from intelligible.core.memory import check_fits
 from intelligible.core.report import Claim, Report
 from intelligible.core.runs import RunDir, ensure_writable_dir
 from intelligible.worldmodel.criteria import (
@@ -98,6 +99,12 @@ def probe_run(run_dir: str | Path, config: ProbeConfig, out_dir: str | Path | No
         raise ConfigError(
             f"from_position must be below the run's {train_config.positions} positions, got {config.from_position}"
         )
+    n_sites = len(config.sites) or len(resolve_sites(model, None))
+    # float32 states of every site, a float64 copy of one site and of the targets (generous)
+    width = max(train_config.hidden, 40)
+    needed = config.n_sequences * train_config.positions * width * (4 * n_sites + 8 * 4)
+    check_fits(needed, f"the hidden states of {config.n_sequences} sequences at {n_sites} sites",
+               "lower --n-sequences or choose fewer --sites")  # fmt: skip
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "probe"
     RunDir.check(out, config, config.seed, kind="worldmodel-probe", rerunnable=True)
     data = _probe_data(train_config, config.n_sequences, config.seed)

@@ -62,7 +62,7 @@ class TrainConfig:
         _check_int("steps", self.steps, 1, MAX_STEPS)
         _check_int("batch_size", self.batch_size, 1, MAX_BATCH)
         _check_int("length", self.length, 0, MAX_LENGTH)
-        if self.length == 1 or (self.task == "regression" and self.length == 1):
+        if self.length == 1:
             raise ConfigError("length must be at least 2 (or 0 for the task's default)")
         _check_int("n_val", self.n_val, 8, 1 << 20)
         _check_int("snapshots", self.snapshots, 0, 1000)
