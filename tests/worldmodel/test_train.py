@@ -118,3 +118,9 @@ def test_probe_refuses_what_would_not_fit_in_memory(tmp_path):
     with pytest.raises(ConfigError, match="lower --n-sequences"):
         probe_run(tmp_path / "run", ProbeConfig(n_sequences=4_000_000, from_position=1))
     assert not (tmp_path / "run" / "probe").exists()
+
+
+def test_a_batch_that_would_not_fit_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="lower --batch-size"):
+        train(_config(batch_size=65536, length=4096, hidden=4096, layers=64), tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from intelligible.core.errors import ConfigError, DataError
+from intelligible.core.memory import check_fits
 from intelligible.core.progress import progress
 from intelligible.core.runs import RunDir, interrupt_guard
 from intelligible.core.seeding import seed_everything
@@ -169,6 +170,13 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
     if resume and overwrite:
         raise ConfigError("--resume continues the run in --out and --overwrite replaces it; give only one")
     config.validate()
+    # activations kept for the backward pass (about 40 floats per token and hidden unit per layer, and
+    # the attention matrices), and the validation sets
+    tokens = config.batch_size * config.positions
+    needed = 4 * config.layers * (40 * tokens * config.hidden + 3 * config.batch_size * config.positions**2)
+    needed += 2 * 4 * config.n_val * (config.positions + 1) * 2
+    check_fits(needed, f"training batches of {config.batch_size} x {config.positions} tokens",
+               "lower --batch-size, --length or --hidden", device=config.device)  # fmt: skip
     RunDir.check(out_dir, config, config.seed, resume=resume, overwrite=overwrite, kind=KIND)
     existing = RunDir(out_dir)
     if resume and existing.config_path.is_file() and (existing.path / "summary.json").is_file():
