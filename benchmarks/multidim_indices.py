@@ -99,11 +99,11 @@ def main() -> None:
     size = f"{args.features}x{args.points}"
     targets = [
         {"name": f"speedup_S_and_M_vs_reference[{size}]", "value": round(speedup, 1), "target": ">= 20",
-         "holds": speedup >= 20},
+         "holds": bool(speedup >= 20)},
         {"name": "max_abs_S_difference_bits", "value": float(max(s_diff)), "target": "<= 1e-9",
-         "holds": max(s_diff) <= 1e-9},
+         "holds": bool(max(s_diff) <= 1e-9)},
         {"name": "max_abs_M_eps_difference", "value": round(float(max(m_diff)), 4), "target": "<= 0.01",
-         "holds": max(m_diff) <= 0.01},
+         "holds": bool(max(m_diff) <= 0.01)},
     ]  # fmt: skip
     measurements = {
         "features": args.features, "points": args.points, "angles": args.angles, "bins": args.bins,

@@ -363,11 +363,14 @@ PRESETS = {
     "quick": ReproduceConfig(),
     "paper": ReproduceConfig(
         n_permutations=10_000,
+        month_offsets=12,
         sae_tokens=200_000,
         sae_latents=4096,
         sae_k=32,
         sae_steps=20_000,
         method="graph",
+        min_tokens=1000,
+        max_clusters=500,
         cluster_steps=10_000,
         top_clusters=10,
         toy={"steps": 20_000, "max_seconds": 1800.0},
@@ -439,9 +442,9 @@ def _circles_part(cfg: ReproduceConfig, lm: Any, run: RunDir) -> tuple[list[Clai
     from intelligible.multidim.circles import PAPER_ACCURACY
     from intelligible.multidim.plot import plot_circle, plot_layer_correlations
 
-    results = circles_run(
-        CirclesConfig(model=cfg.model, n_permutations=cfg.n_permutations, seed=cfg.seed), lm=lm
-    )
+    circles_cfg = CirclesConfig(model=cfg.model, n_permutations=cfg.n_permutations, month_offsets=cfg.month_offsets,
+                                seed=cfg.seed)  # fmt: skip
+    results = circles_run(circles_cfg, lm=lm)
     claims, figures, tables = [], {}, {}
     top = min(24, lm.n_layers)
     for name, entry in results.items():
