@@ -118,9 +118,14 @@ def encode_all(sae: SparseAutoencoder, activations: torch.Tensor, batch: int = 4
 
 
 def cluster_reconstruction(
-    sae: SparseAutoencoder, firing: Firing, latents: np.ndarray, max_tokens: int | None = None
+    sae: SparseAutoencoder,
+    firing: Firing,
+    latents: np.ndarray,
+    max_tokens: int | None = None,
+    compact: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(token ids (n,), x_hat (n, d)) over the tokens where a cluster latent fires."""
+    """(token ids (n,), x_hat (n, d)) over the tokens where a cluster latent fires; with `compact`, x_hat in an
+    orthonormal basis of the cluster's decoder rows, (n, c)."""
     member = torch.zeros(sae.n_latents, dtype=torch.bool)
     member[torch.as_tensor(latents, dtype=torch.long)] = True
     mask = member[firing.latent]
@@ -130,8 +135,15 @@ def cluster_reconstruction(
         keep = slot < max_tokens
         unique, slot, lat, val = unique[:max_tokens], slot[keep], lat[keep], val[keep]
     decoder = sae.W_dec.detach().float()
-    out = torch.zeros(len(unique), decoder.shape[1])
-    out.index_add_(0, slot, val[:, None] * decoder[lat])
+    if compact:
+        # the reconstructions lie in the span of the cluster's decoder rows: write them in an orthonormal
+        # basis of that span (c <= cluster size coordinates instead of d); PCA and both indices are unchanged
+        rows = torch.as_tensor(latents, dtype=torch.long)
+        basis, _ = torch.linalg.qr(decoder[rows].double().T)  # (d, c)
+        decoder = torch.zeros(sae.n_latents, basis.shape[1], dtype=torch.float64)
+        decoder[rows] = sae.W_dec.detach().double()[rows] @ basis
+    out = torch.zeros(len(unique), decoder.shape[1], dtype=decoder.dtype)
+    out.index_add_(0, slot, val[:, None].to(decoder.dtype) * decoder[lat])
     return unique.numpy(), out.double().numpy()
 
 
@@ -155,7 +167,7 @@ def score_cluster(
     sae: SparseAutoencoder, firing: Firing, latents: np.ndarray, token_text: list[str], cfg: DiscoverConfig
 ) -> ClusterScore:
     """Reconstruct, PCA, index every plane, and combine into the cluster's score."""
-    ids, x_hat = cluster_reconstruction(sae, firing, latents, cfg.max_tokens)
+    ids, x_hat = cluster_reconstruction(sae, firing, latents, cfg.max_tokens, compact=True)
     counts = Counter(token_text[i] for i in ids)
     result = ClusterScore(latents=[int(v) for v in latents], n_tokens=len(ids), score=0.0,
                           top_tokens=counts.most_common(10),

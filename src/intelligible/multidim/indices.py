@@ -426,10 +426,15 @@ def pca_planes(points: np.ndarray, n_components: int = 5) -> tuple[np.ndarray, n
     if not np.isfinite(array).all():
         raise DataError("pca_planes: the points hold NaN or infinite values")
     centred = array - array.mean(axis=0)
-    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    if array.shape[1] <= array.shape[0]:
+        # the d x d covariance's eigenvectors: much cheaper than an SVD that also forms the (N, d) factor
+        variance, vectors = np.linalg.eigh(centred.T @ centred)
+        variance, vt = np.maximum(variance[::-1], 0.0), vectors[:, ::-1].T
+    else:
+        _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+        variance = singular**2
     k = int(min(n_components, vt.shape[0]))
     projected = centred @ vt[:k].T
-    variance = singular**2
     ratios = variance[:k] / max(variance.sum(), 1e-300)
     planes = (
         np.stack([projected[:, i : i + 2] for i in range(k - 1)]) if k >= 2 else np.empty((0, len(array), 2))
