@@ -78,6 +78,7 @@ _ALL = [
     Study("optpde", "OptPDE (Kantamneni et al. 2024): count and prove conserved quantities of PDEs, search for more.", 50),
     Study("geneft", "GenEFT (Baek et al. 2024): generalisation bounds, learning-rate phases, the repon theory.", 50),
     Study("scaling", "Resource model of scaling (Song et al. 2024): neurons per subtask, fits, the N_p^-1/3 law.", 50),
+    Study("multidim", "Multi-dimensional features (Engels et al. 2024): reducibility indices, SAE clusters, circles.", 50),
 ]  # fmt: skip
 STUDIES: dict[str, Study] = {study.name: study for study in _ALL}
 

@@ -355,7 +355,7 @@ class ReproduceConfig:
     max_clusters: int = 24
     cluster_steps: int = 300
     top_clusters: int = 5
-    toy: dict = field(default_factory=lambda: {"max_seconds": 12.0})  # ToyConfig overrides
+    toy: dict = field(default_factory=lambda: {"max_seconds": 8.0})  # ToyConfig overrides
     seed: int = 0
 
 
