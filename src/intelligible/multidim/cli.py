@@ -52,7 +52,7 @@ def discover(ctx: click.Context, sae_path: Path, out: Path) -> None:
     click.echo(f"{len(result['clusters'])} clusters of two or more latents; {result['tokens']} tokens")
     for row in result["rows"]:
         click.echo(f"#{row['rank']:<3} score {row['score']:.3f}  {row['latents']} latents, {row['tokens']} tokens, "
-                   f"weekday/month share {row['cyclic_share']:.0%}: {row['top_tokens']}")  # fmt: skip
+                   f"weekday/month/number share {row['cyclic_share']:.0%}: {row['top_tokens']}")  # fmt: skip
     click.echo(f"clusters: {out / 'clusters.json'}; figure: {result['figure']}")
 
 
