@@ -355,7 +355,9 @@ class ReproduceConfig:
     max_clusters: int = 24
     cluster_steps: int = 300
     top_clusters: int = 5
-    toy: dict = field(default_factory=lambda: {"max_seconds": 8.0})  # ToyConfig overrides
+    # the toy needs about 1,400 steps (~20 s on 2 quiet cores) to learn the task: more than the quick share
+    train_toy: bool = False
+    toy: dict = field(default_factory=dict)  # ToyConfig overrides
     seed: int = 0
 
 
@@ -373,6 +375,7 @@ PRESETS = {
         max_clusters=500,
         cluster_steps=10_000,
         top_clusters=10,
+        train_toy=True,
         toy={"steps": 20_000, "max_seconds": 1800.0},
     ),  # fmt: skip
 }
@@ -592,10 +595,19 @@ def reproduce(preset: str = "quick", out_dir: str | Path = "runs/multidim") -> R
         figures.update(more[1])
         tables.update(more[2])
         notes.append(more[3])
-    more = timed("toy", _toy_part, cfg, run)
-    claims += more[0]
-    figures.update(more[1])
-    tables.update(more[2])
+    if cfg.train_toy:
+        more = timed("toy", _toy_part, cfg, run)
+        claims += more[0]
+        figures.update(more[1])
+        tables.update(more[2])
+    else:
+        claims.append(Claim(
+            "toy transformer: rotating its circle by one item's angle moves the answer by one item (>= 90% of "
+            "prompts); the same rotation in a random plane does not",
+            paper_value="rotating the circle changes the modular answer (Mistral 7B, Llama 3 8B)",
+            measured_value="not run in this preset", holds=None,
+            detail="the toy needs about 1,400 training steps (about 20 s on 2 cores) to learn the task, more than "
+                   "the quick preset's share; `intelligible multidim reproduce --preset paper` trains and tests it"))  # fmt: skip
     tables["timings (s)"] = [{"part": k, "seconds": v} for k, v in timings.items()]
     report = Report(study="multidim", title="Multi-dimensional features: circles, reducibility, interventions",
                     preset=preset, claims=claims, figures=figures, tables=tables, notes=" ".join(notes),
