@@ -51,6 +51,8 @@ def test_available_cpus_is_within_the_affinity_mask_and_obeys_the_override(monke
 def test_configure_threads_sets_torch(monkeypatch):
     import torch
 
+    import intelligible.lm.saes  # noqa: F401 - loads the numba kernels, as a study does
+
     before = torch.get_num_threads()
     try:
         assert configure_threads(1) == 1

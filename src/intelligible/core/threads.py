@@ -100,13 +100,15 @@ def configure_threads(threads: int | None = None) -> int:
     count = available_cpus() if threads is None else int(threads)
     if count < 1:
         raise ConfigError(f"the number of threads must be at least 1, got {count}")
-    torch = sys.modules.get("torch")
-    if torch is not None and hasattr(torch, "set_num_threads") and torch.get_num_threads() != count:
-        torch.set_num_threads(count)
     numba = sys.modules.get("numba")
     if numba is not None and hasattr(numba, "set_num_threads"):
         # numba cannot grow past the pool size fixed when it was first loaded
         numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))
+    # torch last: numba's OpenMP layer shares the OpenMP runtime, and setting its count resets the
+    # one torch reports and uses (torch 1 -> numba 1 left torch at 2)
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "set_num_threads") and torch.get_num_threads() != count:
+        torch.set_num_threads(count)
     return count
 
 
