@@ -57,7 +57,7 @@ def _facts(page: Path, screenshot: str) -> tuple[dict, list[str]]:
 
 
 @needs_chromium
-@pytest.mark.slow(seconds=240)  # the shared `reproduce --only kan` run, unless the KAN test made it
+@pytest.mark.slow(seconds=240, shared="kan_quick_page")  # the `reproduce --only kan` run
 def test_quick_reproduction_page_in_a_browser(kan_quick_page):
     reports, html = kan_quick_page
     facts, errors = _facts(html, "report-quick-kan.png")

@@ -32,3 +32,8 @@ def test_a_slow_test_that_does_not_fit_is_skipped_with_the_reason(monkeypatch):
         conftest.pytest_runtest_setup(item)
     conftest.pytest_runtest_setup(_Item(pytest.mark.slow(seconds=0).mark))  # fits: runs
     conftest.pytest_runtest_setup(_Item(None))  # not slow: runs
+    shared = _Item(pytest.mark.slow(seconds=10**6, shared="a-run").mark)
+    with pytest.raises(pytest.skip.Exception):
+        conftest.pytest_runtest_setup(shared)
+    monkeypatch.setattr(conftest, "SHARED_RUNS_DONE", {"a-run"})
+    conftest.pytest_runtest_setup(shared)  # the heavy run it shares is done: it fits

@@ -41,7 +41,7 @@ def test_float64_dataset():
     assert data["train_input"].dtype == data["train_label"].dtype == torch.float64
 
 
-@pytest.mark.slow(seconds=240)  # the shared `reproduce --only kan` run
+@pytest.mark.slow(seconds=240, shared="kan_quick_page")  # the `reproduce --only kan` run
 def test_quick_reproduction_holds_every_claim(kan_quick_page):
     (report,), html = kan_quick_page  # through `intelligible reproduce --only kan`, the page test's run
     assert [claim.holds for claim in report.claims] == [True] * 5, [c.measured_value for c in report.claims]
