@@ -43,7 +43,7 @@ demo: setup
 	$(VENV)/bin/intelligible reproduce --preset quick --out $(OUT)
 
 # the slow tests (heavy reproductions) run last, each only while it fits in this many seconds of pytest
-TEST_BUDGET_S ?= 900
+TEST_BUDGET_S ?= 850
 
 test: setup
 	INTELLIGIBLE_TEST_BUDGET_S=$(TEST_BUDGET_S) $(PY) -m pytest -q -rs -p no:cacheprovider
