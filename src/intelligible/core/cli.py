@@ -104,6 +104,27 @@ def out_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any
     return click.option("--out", type=OutFolder(), default=Path(default), show_default=True)
 
 
+def split_words(args: list[str]) -> tuple[list[str], list[str]]:
+    """(positional words, `--key value` options) from the extra arguments click passed on.
+
+    A `--key` takes the next word as its value unless it has `=` or the next word is an option, the
+    rule `parse_cli_overrides` applies, so `mips solve --seeds 0 Sum_All` and `mips solve Sum_All
+    --seeds 0` both read Sum_All as the word."""
+    words, options = [], []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token.startswith("--") and token != "--":
+            options.append(token)
+            if "=" not in token and i + 1 < len(args) and not args[i + 1].startswith("--"):
+                options.append(args[i + 1])
+                i += 1
+        else:
+            words.append(token)
+        i += 1
+    return words, options
+
+
 def preset_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """`--preset quick|paper`."""
     from intelligible.core.registry import PRESETS

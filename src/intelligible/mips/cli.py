@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from intelligible.core.cli import HELP, ConfigCommand, add_reproduce_command, out_option
+from intelligible.core.cli import HELP, ConfigCommand, add_reproduce_command, out_option, split_words
 from intelligible.core.registry import study
 
 CONFIG = "intelligible.mips.experiment:MipsConfig"
@@ -15,27 +15,6 @@ CONFIG = "intelligible.mips.experiment:MipsConfig"
 @click.group(name="mips", help=study("mips").summary, context_settings=HELP)
 def cli() -> None:
     pass
-
-
-def _split_words(args: list[str]) -> tuple[list[str], list[str]]:
-    """(positional words, `--key value` options) from the extra arguments click passed on.
-
-    A `--key` takes the next word as its value unless it has `=` or the next word is an option, the
-    rule `parse_cli_overrides` applies, so `solve --seeds 0 Sum_All` and `solve Sum_All --seeds 0`
-    both read TASK = Sum_All."""
-    words, options = [], []
-    i = 0
-    while i < len(args):
-        token = args[i]
-        if token.startswith("--") and token != "--":
-            options.append(token)
-            if "=" not in token and i + 1 < len(args) and not args[i + 1].startswith("--"):
-                options.append(args[i + 1])
-                i += 1
-        else:
-            words.append(token)
-        i += 1
-    return words, options
 
 
 def _config(options: list[str], *, task_file: bool = False):  # noqa: ANN202 - MipsConfig, imported lazily
@@ -83,7 +62,7 @@ def solve(ctx: click.Context, task_file: Path | None) -> None:
     from intelligible.core.errors import ConfigError
     from intelligible.mips.experiment import solve, solve_file, verification_lines
 
-    words, options = _split_words(ctx.args)
+    words, options = split_words(ctx.args)
     if len(words) > 1:
         shown = " ".join(words)[:80]
         raise ConfigError(
@@ -121,7 +100,7 @@ def benchmark(ctx: click.Context, names: str, cache_dir: Path | None, out: Path)
     from intelligible.core.errors import ConfigError
     from intelligible.mips.experiment import benchmark, describe
 
-    words, options = _split_words(ctx.args)
+    words, options = split_words(ctx.args)
     if words:
         raise ConfigError(f"unexpected word {words[0][:80]!r}; name tasks with --tasks A,B")
     records = benchmark(

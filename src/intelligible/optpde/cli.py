@@ -6,32 +6,20 @@ from pathlib import Path
 
 import click
 
-from intelligible.core.cli import HELP, ConfigCommand, add_reproduce_command, config_from_args, out_option
+from intelligible.core.cli import (
+    HELP,
+    ConfigCommand,
+    add_reproduce_command,
+    config_from_args,
+    out_option,
+    split_words,
+)
 from intelligible.core.registry import study
 
 
 @click.group(name="optpde", help=study("optpde").summary, context_settings=HELP)
 def cli() -> None:
     pass
-
-
-def _split_words(args: list[str]) -> tuple[list[str], list[str]]:
-    """(positional words, `--key value` options) from the arguments click passed on: a `--key` takes
-    the next word as its value unless it has `=` or the next word is an option (parse_cli_overrides'
-    rule), so the PDE may come before or after the options."""
-    words, options = [], []
-    i = 0
-    while i < len(args):
-        token = args[i]
-        if token.startswith("--") and token != "--":
-            options.append(token)
-            if "=" not in token and i + 1 < len(args) and not args[i + 1].startswith("--"):
-                options.append(args[i + 1])
-                i += 1
-        else:
-            words.append(token)
-        i += 1
-    return words, options
 
 
 @cli.command(name="count", cls=ConfigCommand, config="intelligible.optpde.experiment:CountConfig",
@@ -49,7 +37,7 @@ def count(ctx: click.Context) -> None:
     from intelligible.core.errors import ConfigError
     from intelligible.optpde.experiment import CountConfig, count_pde, describe_count
 
-    words, options = _split_words(ctx.args)
+    words, options = split_words(ctx.args)
     config = config_from_args(CountConfig, options)
     if len(words) > 1 or (not words and not config.coefficients):
         raise ConfigError(
