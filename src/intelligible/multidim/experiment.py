@@ -390,17 +390,25 @@ def preset_config(preset: str) -> ReproduceConfig:
 def _shapes_part(cfg: ReproduceConfig, run: RunDir) -> tuple[list[Claim], dict, dict]:
     from intelligible.multidim.indices import SEPARABLE_BELOW_BITS, mixture_index, separability_index
     from intelligible.multidim.plot import plot_shapes
-    from intelligible.multidim.shapes import PAPER_CIRCLE_BAND, PAPER_MIXTURE_BAND, make_shape, paper_example
+    from intelligible.multidim.shapes import (
+        PAPER_CIRCLE_BAND,
+        PAPER_MIXTURE_BAND,
+        circle_band_optimum,
+        make_shape,
+        paper_example,
+    )
 
     authors = {name: paper_example(name) for name in ("gaussians", "circle", "gaussian")}
     ours = {
         name: make_shape(name, cfg.shape_points, seed=cfg.seed) for name in ("mixture", "circle", "separable")
     }
     values: dict[str, tuple[float, float]] = {}
+    soft: dict[str, float] = {}
     for label, (points, start) in authors.items():
         s = separability_index(points).bits[0]
-        m = mixture_index(points, steps=cfg.index_steps, init=start[None]).fraction[0]
-        values[f"authors' {label}"] = (float(s), float(m))
+        mix = mixture_index(points, steps=cfg.index_steps, init=start[None])
+        values[f"authors' {label}"] = (float(s), float(mix.fraction[0]))
+        soft[label] = float(mix.soft[0])
     batch = np.stack(list(ours.values()))
     sep = separability_index(batch)
     mix = mixture_index(batch, steps=cfg.index_steps, seed=cfg.seed)
@@ -409,19 +417,27 @@ def _shapes_part(cfg: ReproduceConfig, run: RunDir) -> tuple[list[Claim], dict, 
     mixture_band, circle_band = values["authors' gaussians"][1], values["authors' circle"][1]
     ours_mixture, ours_circle = values["ours: mixture"][1], values["ours: circle"][1]
     authors_gaussian, authors_circle = values["authors' gaussian"][0], values["authors' circle"][0]
+    optimum, _ = circle_band_optimum()
     claims = [
         Claim("M_eps: a reducible mixture has far more points in the eps-band than an irreducible circle",
               paper_value=f"{PAPER_MIXTURE_BAND:.2%} vs {PAPER_CIRCLE_BAND:.2%}",
               measured_value=f"authors' sets {mixture_band:.2%} vs {circle_band:.2%}; ours (weight 0.6) "
                              f"{ours_mixture:.2%} vs {ours_circle:.2%}",
               holds=mixture_band > circle_band + 0.1 and ours_mixture > ours_circle + 0.1),
-        Claim("M_eps matches the paper's two band fractions within 2 points",
-              paper_value=f"{PAPER_MIXTURE_BAND:.2%}, {PAPER_CIRCLE_BAND:.2%}",
-              measured_value=f"{mixture_band:.2%}, {circle_band:.2%}",
-              holds=abs(mixture_band - PAPER_MIXTURE_BAND) <= 0.02 and abs(circle_band - PAPER_CIRCLE_BAND) <= 0.02,
-              detail="the authors' demo sets replayed with their seed; a straight port of their optimiser from the "
-                     "same start gives the same fractions, so the paper's figure used other data or another run; "
-                     "a uniform circle's best band holds about 22% (the band tangent inside the ring)"),
+        Claim("M_eps of the authors' mixture (30% blob, 60% and 10% on two lines) within 2 points of the paper's",
+              paper_value=f"{PAPER_MIXTURE_BAND:.2%}",
+              measured_value=f"{mixture_band:.2%} (the soft objective at the last step: {soft['gaussians']:.2%})",
+              holds=abs(mixture_band - PAPER_MIXTURE_BAND) <= 0.02,
+              detail="the authors' published demo set replayed call for call from their seed and start"),
+        Claim("M_eps of the authors' uniform circle within 2 points of the paper's",
+              paper_value=f"{PAPER_CIRCLE_BAND:.2%}",
+              measured_value=f"{circle_band:.2%} (soft objective at the last step {soft['circle']:.2%}); the exact "
+                             f"optimum for a uniform circle is {optimum:.2%}",
+              holds=abs(circle_band - PAPER_CIRCLE_BAND) <= 0.02,
+              detail="M_eps is a maximum, and the best band of a uniform circle (tangent inside the ring) holds "
+                     f"{optimum:.2%} of it; the paper prints the soft objective at the last annealing step, "
+                     "where the step overshoots (a straight port from the same start ends at 0%), so its "
+                     "17.84% lies below the maximum its own definition asks for"),
         Claim("S: separable features below 0.5 bits, the circle above",
               paper_value="< 0.5 bits vs > 0.5 bits",
               measured_value=f"separable {values['ours: separable'][0]:.3f}, authors' gaussian "
