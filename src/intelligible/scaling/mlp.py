@@ -6,6 +6,11 @@ and a zero mask, so it computes nothing, gets no gradient and is never counted. 
 number separately, so training the stack is the same computation as training each model alone
 (`train_single` is that loop, kept as the reference the tests and the benchmark compare against).
 
+On the CPU a one-hidden-layer stack trains by default with the fused numba kernel of `_fused`
+(forward, backward and Adam in one pass per model, no (points x width) tensors); deeper networks,
+other devices, or `fused=False` use the torch program below. Both give the same numbers up to
+float32 rounding.
+
 The objective of model m is  alpha_m * sum_k w_mk * MSE_k  +  l1 * sum |W|  over its weight
 matrices, with w_m from beta (`tasks.subtask_weights`); l1 = 0 gives the plain width sweep.
 """
@@ -18,10 +23,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from intelligible.core.errors import ConfigError
 from intelligible.core.progress import progress
+from intelligible.scaling import _fused
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": torch.relu,
@@ -199,6 +207,21 @@ def objective_terms(out: Tensor, y: Tensor, alphas: Tensor, weights: Tensor) -> 
     return alphas * (weights * mse).sum(dim=1), mse
 
 
+def fused_unavailable(net: BatchedMLP) -> str | None:
+    """Why the fused CPU trainer cannot train `net`, or None when it can."""
+    if not _fused.AVAILABLE:
+        return "numba is not installed"
+    if net.depth != 1:
+        return f"it trains one hidden layer and this network has {net.depth}"
+    if net.weights[0].device.type != "cpu":
+        return f"it runs on the CPU and this network is on {net.weights[0].device}"
+    if any(p.dtype != torch.float32 for p in net.parameters):
+        return "it trains float32 weights"
+    if net.activation not in _fused.KINDS:
+        return f"it knows the activations {', '.join(_fused.KINDS)}, not {net.activation!r}"
+    return None
+
+
 def train_batched(
     net: BatchedMLP,
     x: Tensor,
@@ -210,12 +233,25 @@ def train_batched(
     lr_final: float = 0.01,
     desc: str = "training",
     disable_progress: bool | None = None,
+    fused: bool | None = None,
 ) -> list[dict[str, float]]:
     """Train every model of `net` at once on the full batch (x, y); return a short loss history.
 
-    One Adam over the stacked tensors: per model, the same numbers as `train_single` (up to float
-    rounding: a batched matrix product sums in another order than a single one).
+    fused: None picks the fused CPU kernel whenever it applies (one hidden layer, CPU, float32,
+    numba installed) and the torch program otherwise; True insists on the kernel (a ConfigError
+    saying why when it cannot), False forces torch. Either way, per model, the same numbers as
+    `train_single` up to float rounding (sums run in another order than a single matrix product).
     """
+    reason = fused_unavailable(net)
+    if fused and reason is not None:
+        raise ConfigError(
+            f"the fused trainer cannot train this network: {reason}; leave fused unset to use torch"
+        )
+    if fused is None:
+        fused = reason is None
+    if fused:
+        return _train_fused(net, x, y, steps=steps, lr=lr, l1=l1, lr_final=lr_final, desc=desc,
+                            disable_progress=disable_progress)  # fmt: skip
     device = net.weights[0].device
     x, y = x.to(device), y.to(device)
     alphas = torch.tensor([s.alpha for s in net.specs], device=device)
@@ -233,6 +269,101 @@ def train_batched(
     return history
 
 
+def _history_every(steps: int) -> int:
+    return max(1, steps // 20)
+
+
+@contextlib.contextmanager
+def _kernel_threads(work: int, models: int) -> Iterator[None]:
+    """Run the fused kernel's parallel loop (over models) on the threads the caller gives torch.
+
+    The torch thread count is the budget the library and its callers set (`core.threads`, the
+    tests' one-thread fixture, a benchmark's --threads); numba's pool may be larger. Small work gets
+    one thread, as in `threads_for`. Setting numba's count can reset the OpenMP count that torch
+    uses, so both are restored afterwards.
+    """
+    import numba
+
+    torch_before, numba_before = torch.get_num_threads(), numba.get_num_threads()
+    threads = 1 if work < SMALL_OP_ELEMENTS else max(1, min(torch_before, numba_before, models))
+    try:
+        if threads != numba_before:
+            numba.set_num_threads(threads)
+        yield
+    finally:
+        if numba.get_num_threads() != numba_before:
+            numba.set_num_threads(numba_before)
+        if torch.get_num_threads() != torch_before:
+            torch.set_num_threads(torch_before)
+
+
+def _adam_schedule(
+    steps: int, lr: float, lr_final: float, betas: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per step, Adam's step size lr_t / (1 - beta1^t) and sqrt(1 - beta2^t), in double as `Adam.step`."""
+    size = np.empty(steps, dtype=np.float32)
+    root = np.empty(steps, dtype=np.float32)
+    for step in range(steps):
+        t = step + 1
+        size[step] = lr * cosine_factor(step, steps, lr_final) / (1 - betas[0] ** t)
+        root[step] = math.sqrt(1 - betas[1] ** t)
+    return size, root
+
+
+def _train_fused(net: BatchedMLP, x: Tensor, y: Tensor, *, steps: int, lr: float, l1: float, lr_final: float,
+                 desc: str, disable_progress: bool | None) -> list[dict[str, float]]:  # fmt: skip
+    """`train_batched` with the fused kernel: the stack copied into flat per-model vectors, trained
+    in chunks of steps (one parallel region each, so the progress bar moves), then copied back."""
+    n_models, n_in, width = net.weights[0].shape
+    n_out = net.n_outputs
+    at_b1, at_w2, at_b2, n_params = _fused.layout(n_in, width, n_out)
+    params = np.empty((n_models, n_params), dtype=np.float32)
+    with torch.no_grad():
+        params[:, :at_b1] = net.weights[0].detach().reshape(n_models, n_in * width).numpy()
+        params[:, at_b1:at_w2] = net.biases[0].detach()[:, 0, :].numpy()
+        params[:, at_w2:at_b2] = (
+            net.weights[1].detach().transpose(1, 2).reshape(n_models, n_out * width).numpy()
+        )
+        params[:, at_b2:] = net.biases[1].detach()[:, 0, :].numpy()
+    adam_m, adam_v = np.zeros_like(params), np.zeros_like(params)
+    xt = np.ascontiguousarray(x.detach().cpu().numpy().T, dtype=np.float32)
+    yt = np.ascontiguousarray(y.detach().cpu().numpy().T, dtype=np.float32)
+    n_points = xt.shape[1]
+    widths = np.array([s.width for s in net.specs], dtype=np.int64)
+    # d(alpha sum_k w_k mean_n r^2) / d r_n = 2 alpha w_k / points
+    coef = np.array([[2.0 * s.alpha * w / n_points for w in s.weights] for s in net.specs], dtype=np.float32)
+    betas, eps = (0.9, 0.999), 1e-8  # `Adam`'s defaults, as torch.optim.Adam's
+    adam = np.array([1 - betas[0], betas[1], 1 - betas[1], eps], dtype=np.float32)
+    size, root = _adam_schedule(steps, lr, lr_final, betas)
+    kind = _fused.KINDS[net.activation]
+    every = _history_every(steps)
+    chunk = max(1, math.ceil(steps / 20))
+    history: list[dict[str, float]] = []
+    bar = progress(total=steps, desc=desc, disable=disable_progress)
+    try:
+        with _kernel_threads(n_models * n_points * width * chunk, n_models):
+            for start in range(0, steps, chunk):
+                stop = min(steps, start + chunk)
+                mse = np.empty((n_models, stop - start, n_out), dtype=np.float32)
+                _fused.train_models(xt, yt, params, adam_m, adam_v, widths, width, coef, np.float32(l1), kind,
+                                    size[start:stop], root[start:stop], adam, mse)  # fmt: skip
+                for step in range(start, stop):
+                    if step % every == 0 or step == steps - 1:
+                        mean_mse = float(torch.from_numpy(mse[:, step - start]).mean())
+                        history.append({"step": step, "mean_mse": mean_mse})
+                bar.update(stop - start)
+                bar.set_postfix(mse=f"{history[-1]['mean_mse']:.2e}")
+    finally:
+        bar.close()
+    weights = torch.from_numpy(params)
+    with torch.no_grad():
+        net.weights[0].copy_(weights[:, :at_b1].reshape(n_models, n_in, width))
+        net.biases[0][:, 0, :] = weights[:, at_b1:at_w2]
+        net.weights[1].copy_(weights[:, at_w2:at_b2].reshape(n_models, n_out, width).transpose(1, 2))
+        net.biases[1][:, 0, :] = weights[:, at_b2:]
+    return history
+
+
 def _train_loop(net: BatchedMLP, x: Tensor, y: Tensor, alphas: Tensor, weights: Tensor, optimizer: Adam, bar: Any,
                 history: list[dict[str, float]], *, steps: int, lr: float, l1: float, lr_final: float) -> None:  # fmt: skip
     for step in bar:
@@ -243,7 +374,7 @@ def _train_loop(net: BatchedMLP, x: Tensor, y: Tensor, alphas: Tensor, weights: 
         optimizer.zero_grad()
         loss.backward()
         optimizer.step(lr * cosine_factor(step, steps, lr_final))
-        if step % max(1, steps // 20) == 0 or step == steps - 1:
+        if step % _history_every(steps) == 0 or step == steps - 1:
             mean_mse = float(mse.detach().mean())
             history.append({"step": step, "mean_mse": mean_mse})
             bar.set_postfix(mse=f"{mean_mse:.2e}")
