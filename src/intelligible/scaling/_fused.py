@@ -8,8 +8,10 @@ the unit's pre-activations over the points (one short row, in L1 cache), adds th
 contribution to the outputs, and in the backward recomputes the row instead of reading it back,
 accumulating the unit's weight gradients as it goes. The whole model (weights, gradients, Adam
 moments: about (inputs + outputs + 1) x width numbers each) stays in cache across steps, Adam is
-applied in the same loop, and the models run in parallel (one thread per model at a time, no
-barrier between steps).
+applied in the same loop. The kernel releases the GIL and `train_parallel` runs slices of the
+models on a few Python threads (no numba parallel pool: it would add seconds of compilation and
+busy-waiting threads on a shared machine; each thread owns whole models, so none waits for another
+within a chunk of steps).
 
 The numbers are those of `mlp.train_batched`'s torch path (and of `train_single`) up to float32
 rounding: the same objective alpha * sum_k w_k MSE_k + l1 * sum |W| (the L1 subgradient with
@@ -23,10 +25,12 @@ rounding, not bit for bit.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
+
 import numpy as np
 
 try:
-    from numba import njit, prange
+    from numba import njit
 
     AVAILABLE = True
 except ImportError:  # pragma: no cover - numba is a dependency; this keeps a broken install usable
@@ -146,7 +150,7 @@ if AVAILABLE:
                 grad_in += x[n] * d
         return grad_out, grad_bias, grad_in
 
-    @njit(parallel=True, cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
+    @njit(nogil=True, cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
     def train_models(
         xt, yt, params, adam_m, adam_v, widths, width, coef, l1, kind, step_size, root, adam, mse
     ):  # noqa: ANN001, ANN201
@@ -166,7 +170,7 @@ if AVAILABLE:
         at_w2 = at_b1 + width
         at_b2 = at_w2 + n_out * width
         single = n_in == 1 and n_out == 1  # the square task: fused single loops per unit
-        for m in prange(n_models):
+        for m in range(n_models):
             p = params[m]
             am = adam_m[m]
             av = adam_v[m]
@@ -255,3 +259,34 @@ if AVAILABLE:
                     am[k] = mk
                     av[k] = vk
                     p[k] -= size * (mk / (np.sqrt(vk) / rt + eps))
+
+
+def split_models(widths: np.ndarray, parts: int) -> list[tuple[int, int]]:
+    """Contiguous slices of the models with about equal total width (the work), at most `parts`."""
+    total = np.cumsum(widths, dtype=np.float64)
+    cuts = [0]
+    for k in range(1, parts):
+        cut = int(np.searchsorted(total, total[-1] * k / parts))
+        if cut + 1 > cuts[-1] and cut + 1 < len(widths):
+            cuts.append(cut + 1)
+    cuts.append(len(widths))
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def train_parallel(pool: Executor | None, slices: list[tuple[int, int]], xt: np.ndarray, yt: np.ndarray,
+                   params: np.ndarray, adam_m: np.ndarray, adam_v: np.ndarray, widths: np.ndarray, width: int,
+                   coef: np.ndarray, l1: np.float32, kind: int, step_size: np.ndarray, root: np.ndarray,
+                   adam: np.ndarray, mse: np.ndarray) -> None:  # fmt: skip
+    """`train_models` on each slice of the models, on `pool`'s threads (inline without a pool)."""
+
+    def run(part: tuple[int, int]) -> None:
+        a, b = part
+        train_models(xt, yt, params[a:b], adam_m[a:b], adam_v[a:b], widths[a:b], width, coef[a:b], l1, kind,
+                     step_size, root, adam, mse[a:b])  # fmt: skip
+
+    if pool is None or len(slices) == 1:
+        for part in slices:
+            run(part)
+        return
+    for future in [pool.submit(run, part) for part in slices]:
+        future.result()

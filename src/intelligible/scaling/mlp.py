@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,19 +208,27 @@ def objective_terms(out: Tensor, y: Tensor, alphas: Tensor, weights: Tensor) -> 
     return alphas * (weights * mse).sum(dim=1), mse
 
 
+def fused_reason(
+    depth: int, device: str | torch.device, activation: str, dtype: torch.dtype = torch.float32
+) -> str | None:
+    """Why the fused CPU trainer cannot train such networks, or None when it can."""
+    if not _fused.AVAILABLE:
+        return "numba is not installed (pip install numba)"
+    if depth != 1:
+        return f"it trains one hidden layer, not {depth}"
+    if torch.device(device).type != "cpu":
+        return f"it runs on the CPU, not on {str(device)[:40]}"
+    if dtype != torch.float32:
+        return f"it trains float32 weights, not {dtype}"
+    if activation not in _fused.KINDS:
+        return f"it knows the activations {', '.join(_fused.KINDS)}, not {activation[:40]!r}"
+    return None
+
+
 def fused_unavailable(net: BatchedMLP) -> str | None:
     """Why the fused CPU trainer cannot train `net`, or None when it can."""
-    if not _fused.AVAILABLE:
-        return "numba is not installed"
-    if net.depth != 1:
-        return f"it trains one hidden layer and this network has {net.depth}"
-    if net.weights[0].device.type != "cpu":
-        return f"it runs on the CPU and this network is on {net.weights[0].device}"
-    if any(p.dtype != torch.float32 for p in net.parameters):
-        return "it trains float32 weights"
-    if net.activation not in _fused.KINDS:
-        return f"it knows the activations {', '.join(_fused.KINDS)}, not {net.activation!r}"
-    return None
+    dtype = next((p.dtype for p in net.parameters if p.dtype != torch.float32), torch.float32)
+    return fused_reason(net.depth, net.weights[0].device, net.activation, dtype)
 
 
 def train_batched(
@@ -273,28 +282,11 @@ def _history_every(steps: int) -> int:
     return max(1, steps // 20)
 
 
-@contextlib.contextmanager
-def _kernel_threads(work: int, models: int) -> Iterator[None]:
-    """Run the fused kernel's parallel loop (over models) on the threads the caller gives torch.
-
-    The torch thread count is the budget the library and its callers set (`core.threads`, the
-    tests' one-thread fixture, a benchmark's --threads); numba's pool may be larger. Small work gets
-    one thread, as in `threads_for`. Setting numba's count can reset the OpenMP count that torch
-    uses, so both are restored afterwards.
-    """
-    import numba
-
-    torch_before, numba_before = torch.get_num_threads(), numba.get_num_threads()
-    threads = 1 if work < SMALL_OP_ELEMENTS else max(1, min(torch_before, numba_before, models))
-    try:
-        if threads != numba_before:
-            numba.set_num_threads(threads)
-        yield
-    finally:
-        if numba.get_num_threads() != numba_before:
-            numba.set_num_threads(numba_before)
-        if torch.get_num_threads() != torch_before:
-            torch.set_num_threads(torch_before)
+def _kernel_threads(work: int, models: int) -> int:
+    """Threads for the fused kernel: the count torch is set to (the budget that `core.threads`, the
+    tests' one-thread fixture or a benchmark's --threads gives), one for small work (as
+    `threads_for`), never more than the models."""
+    return 1 if work < SMALL_OP_ELEMENTS else max(1, min(torch.get_num_threads(), models))
 
 
 def _adam_schedule(
@@ -339,22 +331,27 @@ def _train_fused(net: BatchedMLP, x: Tensor, y: Tensor, *, steps: int, lr: float
     every = _history_every(steps)
     chunk = max(1, math.ceil(steps / 20))
     history: list[dict[str, float]] = []
+    threads = _kernel_threads(n_models * n_points * width * chunk, n_models)
+    slices = _fused.split_models(widths, threads)
     bar = progress(total=steps, desc=desc, disable=disable_progress)
+    # the kernel releases the GIL: each pool thread trains its slice of models for a chunk of steps
+    pool = ThreadPoolExecutor(len(slices)) if len(slices) > 1 else None
     try:
-        with _kernel_threads(n_models * n_points * width * chunk, n_models):
-            for start in range(0, steps, chunk):
-                stop = min(steps, start + chunk)
-                mse = np.empty((n_models, stop - start, n_out), dtype=np.float32)
-                _fused.train_models(xt, yt, params, adam_m, adam_v, widths, width, coef, np.float32(l1), kind,
-                                    size[start:stop], root[start:stop], adam, mse)  # fmt: skip
-                for step in range(start, stop):
-                    if step % every == 0 or step == steps - 1:
-                        mean_mse = float(torch.from_numpy(mse[:, step - start]).mean())
-                        history.append({"step": step, "mean_mse": mean_mse})
-                bar.update(stop - start)
-                bar.set_postfix(mse=f"{history[-1]['mean_mse']:.2e}")
+        for start in range(0, steps, chunk):
+            stop = min(steps, start + chunk)
+            mse = np.empty((n_models, stop - start, n_out), dtype=np.float32)
+            _fused.train_parallel(pool, slices, xt, yt, params, adam_m, adam_v, widths, width, coef, np.float32(l1),
+                                  kind, size[start:stop], root[start:stop], adam, mse)  # fmt: skip
+            for step in range(start, stop):
+                if step % every == 0 or step == steps - 1:
+                    mean_mse = float(torch.from_numpy(mse[:, step - start]).mean())
+                    history.append({"step": step, "mean_mse": mean_mse})
+            bar.update(stop - start)
+            bar.set_postfix(mse=f"{history[-1]['mean_mse']:.2e}")
     finally:
         bar.close()
+        if pool is not None:
+            pool.shutdown()
     weights = torch.from_numpy(params)
     with torch.no_grad():
         net.weights[0].copy_(weights[:, :at_b1].reshape(n_models, n_in, width))

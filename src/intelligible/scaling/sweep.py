@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,7 +22,7 @@ from intelligible.scaling.allocation import (
     allocated_by_weights,
     intermediate_correlation,
 )
-from intelligible.scaling.mlp import ACTIVATIONS, BatchedMLP, Spec, train_batched
+from intelligible.scaling.mlp import ACTIVATIONS, BatchedMLP, Spec, fused_reason, train_batched
 from intelligible.scaling.tasks import TASK_NAMES, Task, make_task, subtask_weights
 
 SEED_LIMIT = 2**32
@@ -183,25 +184,61 @@ def group_specs(specs: list[Spec], n_points: int, depth: int) -> list[list[Spec]
     return groups
 
 
+def check_fused(fused: bool | None, depth: int, device: str, activation: str = "relu") -> None:
+    """With `fused=True`, refuse (ConfigError, before any training) a grid the fused trainer cannot train."""
+    reason = fused_reason(depth, device, activation) if fused else None
+    if reason is not None:
+        raise ConfigError(
+            f"the fused trainer cannot train this sweep: {reason}; leave fused unset to use torch"
+        )
+
+
+def train_groups(
+    config: SweepConfig,
+    task: Task,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    specs: list[Spec] | None = None,
+    fused: bool | None = None,
+    disable_progress: bool | None = None,
+) -> Iterator[BatchedMLP]:
+    """Train the grid (`specs`, default the config's) group by group; yield each trained BatchedMLP.
+
+    The groups bound the memory of the torch trainer and of `measure`. fused: None uses the fused
+    CPU kernel wherever it applies (one hidden layer on the CPU), True insists on it, False uses torch.
+    """
+    depth = config.hidden_layers(task)
+    check_fused(fused, depth, config.device, config.activation)
+    for group in group_specs(specs if specs is not None else config.specs(task), x.shape[0], depth):
+        net = BatchedMLP(task.n_inputs, task.n_outputs, depth, group, config.activation, config.device)
+        train_batched(net, x, y, steps=config.steps, lr=config.lr, l1=config.l1, lr_final=config.lr_final,
+                      desc=f"{task.name}: {len(group)} models", disable_progress=disable_progress,
+                      fused=fused)  # fmt: skip
+        yield net
+
+
 def run_grid(
-    config: SweepConfig, task: Task | None = None, *, disable_progress: bool | None = None
+    config: SweepConfig,
+    task: Task | None = None,
+    *,
+    disable_progress: bool | None = None,
+    fused: bool | None = None,
 ) -> list[dict]:
     """Train the whole grid (as few batched programs as memory allows) and measure every model.
 
     Returns one record per model: its width, alpha, beta, seed, the test MSE of each subtask and
     the weighted loss, the neurons allocated to each subtask by weights and by ablation, their
     agreement, and for a task with an intermediate the best |r| of a hidden unit with it.
+    fused: as in `train_groups` (None: the fused CPU kernel where it applies, else torch).
     """
     task = task or config.validate()
-    depth = config.hidden_layers(task)
+    check_fused(fused, config.hidden_layers(task), config.device, config.activation)
     x, y = task.sample(config.n_train, config.x_low, config.x_high, config.data_seed)
     x_test, y_test = task.sample(config.n_test, config.x_low, config.x_high, config.data_seed + 1)
     g_test = task.intermediate(x_test.double()).float() if task.intermediate is not None else None
     records = []
-    for group in group_specs(config.specs(task), config.n_train, depth):
-        net = BatchedMLP(task.n_inputs, task.n_outputs, depth, group, config.activation, config.device)
-        train_batched(net, x, y, steps=config.steps, lr=config.lr, l1=config.l1, lr_final=config.lr_final,
-                      desc=f"{task.name}: {len(group)} models", disable_progress=disable_progress)  # fmt: skip
+    for net in train_groups(config, task, x, y, fused=fused, disable_progress=disable_progress):
         records.extend(measure(net, task, config, x_test, y_test, g_test))
     return records
 
