@@ -1,16 +1,21 @@
 """Training: many small autoencoders at once (`train_batched`) or one at a time (`train_single`).
 
-`train_batched` stacks B models (any mix of seeds, data fractions and learning rates, one
-architecture) on a leading axis and trains them as one tensor program: one forward and backward
-pass per step for all of them, and Adam written out on the stacked tensors with a learning rate per
-model (encoder and decoder separately). Each model's loss is the mean binary cross-entropy over its
-own training pairs, so summing the losses gives each model exactly its own gradient.
-`train_single` trains one model with `torch.optim.Adam` and two parameter groups: the reference.
+`train_batched` has two engines. MLP decoders on the CPU use the fused numba trainer (`_fused`):
+each model's forward, backward, Adam and evaluation run as one compiled loop over data that stays
+in cache, the models in parallel, a block of steps per call. Everything else (the ideal decoders,
+a GPU) uses the torch engine: the B models are stacked on a leading axis and trained as one tensor
+program, one forward and backward pass per step for all of them, and Adam written out on the
+stacked tensors with a learning rate per model (encoder and decoder separately); each model's loss
+is the mean binary cross-entropy over its own training pairs, so summing the losses gives each
+model exactly its own gradient. `train_single` trains one model with `torch.optim.Adam` and two
+parameter groups: the reference both engines are tested against.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -27,6 +32,7 @@ from intelligible.geneft.model import (
     ModelSpec,
     SingleModel,
     forward,
+    init_params,
     stack_mixed_depths,
     stack_params,
 )
@@ -38,6 +44,9 @@ MAX_STEPS = 10_000_000
 SMALL_STEP = 20_000_000
 # one activation tensor's size that a chunk of runs keeps to (see train_batched)
 CHUNK_BYTES = 8 * 2**20
+ENGINES = ("auto", "fused", "torch")
+# steps the fused engine runs per call at most: the progress bar moves and Ctrl-C is seen this often
+FUSED_BLOCK = 50
 
 
 @dataclass(frozen=True)
@@ -150,6 +159,7 @@ def train_batched(
     device: str = "cpu",
     chunk: int | None = None,
     desc: str = "geneft",
+    engine: str = "auto",
 ) -> list[RunResult]:
     """Train every run of `runs` at once (one architecture; `relation` one for all runs or one per
     run, all on the same n symbols); accuracy is measured every `eval_every`
@@ -160,7 +170,9 @@ def train_batched(
     thread for a small batch, whose steps are too short to share (a second thread mostly waits, and
     on a busy machine it slows every step many times over), and torch's setting otherwise. `device`:
     cpu, cuda or cuda:N (the models start from the same CPU-drawn parameters either way). `chunk`:
-    runs trained together (None: as many as keep one activation tensor near CHUNK_BYTES)."""
+    runs trained together by the torch engine (None: as many as keep one activation tensor near
+    CHUNK_BYTES). `engine`: `fused` (the numba trainer: MLP decoders on the CPU), `torch` (any
+    decoder, any device) or `auto` (fused where it applies, else torch)."""
     spec.validate()
     if not runs:
         raise ConfigError("no runs to train")
@@ -185,6 +197,12 @@ def train_batched(
         check_learning_rate(run.lr_encoder, "lr_encoder")
         check_learning_rate(run.lr_decoder, "lr_decoder")
     target = check_device(device)
+    fused = _pick_engine(engine, spec, target)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"threads must be a whole number >= 1, got {shown(threads)}")
+    if fused:
+        return _train_fused(relations, spec, runs, steps, eval_every, betas, eps, threshold, generalisation_steps,
+                            keep_embeddings, depths, desc, threads)  # fmt: skip
     if threads is None:
         # multiply-adds of one step's widest layer; below SMALL_STEP one thread is fastest
         work = len(runs) * max(train_count(spec.n, r.fraction) for r in runs) * spec.width
@@ -213,6 +231,118 @@ def train_batched(
         return results
     finally:
         torch.set_num_threads(before)
+
+
+def _pick_engine(engine: str, spec: ModelSpec, device: torch.device) -> bool:
+    """Whether the fused engine trains these runs; ConfigError for an engine that cannot."""
+    from intelligible.geneft import _fused  # numba loads only when a model trains
+    if engine not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {shown(engine)}")
+    reasons = [
+        why
+        for why, bad in (("numba is not installed", not _fused.AVAILABLE),
+                         (f"it trains MLP decoders only, not {spec.decoder}", spec.decoder != "mlp"),
+                         (f"it runs on the CPU only, not {device}", device.type != "cpu"))
+        if bad
+    ]  # fmt: skip
+    if engine == "fused" and reasons:
+        raise ConfigError(f"the fused engine cannot train these runs: {'; '.join(reasons)}; use engine torch")
+    return engine != "torch" and not reasons
+
+
+def _flat_params(spec: ModelSpec, seed: int, depth: int) -> np.ndarray:
+    """One model's initial parameters (`init_params`) as the fused engine's flat vector."""
+    params = init_params(replace(spec, depth=depth), seed)
+    return np.concatenate([value.numpy().reshape(-1) for value in params.values()]).astype(np.float32)
+
+
+def _train_fused(
+    relations: list[Relation], spec: ModelSpec, runs: list[RunSpec], steps: int, eval_every: int,
+    betas: tuple[float, float], eps: float, threshold: float, generalisation_steps: int,
+    keep_embeddings: tuple[int, ...], depths: list[int] | None, desc: str, threads: int | None,
+) -> list[RunResult]:  # fmt: skip
+    import numba
+
+    from intelligible.geneft import _fused
+
+    n, d, width = spec.n, spec.embed_dim, spec.width
+    depth_of = np.array(depths if depths is not None else [spec.depth] * len(runs), dtype=np.int64)
+    sizes = np.array([_fused.layout_size(n, d, spec.combined_dim, int(k), width) for k in depth_of], np.int64)
+    splits = [split_pairs(n, run.fraction, run.seed) for run in runs]
+    most = max(len(s) for s in splits)
+    models = len(runs)
+    threads = min(threads or torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS, models)
+    scratch = 4 * threads * n * n * (2 * spec.combined_dim + (max(int(depth_of.max()) - 1, 1) + 2) * width + 2)
+    check_fits(3 * models * int(sizes.max()) * 4 + scratch, f"{models} models of n = {n}", "train fewer runs at once")
+    pairs = np.zeros((models, most), dtype=np.int64)
+    ytrain = np.zeros((models, most), dtype=np.float32)
+    masks = np.zeros((models, n * n), dtype=bool)
+    labels = np.stack([r.matrix.reshape(-1) for r in relations]).astype(np.float32)
+    params = np.zeros((models, int(sizes.max())), dtype=np.float32)
+    for i, (run, split) in enumerate(zip(runs, splits)):
+        pairs[i, : len(split)] = split
+        ytrain[i, : len(split)] = labels[i, split]
+        masks[i, split] = True
+        params[i, : sizes[i]] = _flat_params(spec, run.seed, int(depth_of[i]))
+    counts = np.array([len(s) for s in splits], dtype=np.int64)
+    held = n * n - counts
+    first_moment, second_moment = np.zeros_like(params), np.zeros_like(params)
+    beta1, beta2 = betas
+    # Adam's bias corrections as torch.optim.Adam computes them (Python floats, i.e. double)
+    bias1 = np.array([1.0] + [1 - beta1**t for t in range(1, steps + 1)])
+    root2 = np.array([1.0] + [(1 - beta2**t) ** 0.5 for t in range(1, steps + 1)])
+    adam = np.array([1 - beta1, beta2, 1 - beta2, eps], dtype=np.float32)
+    lr_enc = np.array([r.lr_encoder for r in runs], dtype=np.float64)
+    lr_dec = np.array([r.lr_decoder for r in runs], dtype=np.float64)
+    comb = _fused.COMBINER_CODES[spec.combiner]
+    space = _fused.workspaces(numba.config.NUMBA_NUM_THREADS, max(n * n, most), spec.combined_dim,
+                              int(depth_of.max()), width, int(sizes.max()))  # fmt: skip
+    losses = np.zeros(models)
+    right = np.zeros((models, 2), dtype=np.int64)
+    curves: list[tuple[int, np.ndarray, np.ndarray]] = []
+    kept: dict[int, list[np.ndarray]] = {i: [] for i in keep_embeddings}
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        with _one_blas_thread(), progress(total=steps, desc=desc) as bar:
+            step = 1
+            for checkpoint in _evaluation_steps(steps, eval_every):
+                while step <= checkpoint:
+                    last = min(checkpoint, step + FUSED_BLOCK - 1)
+                    _fused.train_block(params, first_moment, second_moment, sizes, depth_of, n, d, comb, width, pairs,
+                                       counts, ytrain, lr_enc, lr_dec, step, last, bias1, root2, adam,
+                                       last == checkpoint, labels, masks, losses, right, *space)  # fmt: skip
+                    bar.update(last - step + 1)
+                    step = last + 1
+                # accuracies as float32 ratios of counts, as the torch engine and train_single compute them
+                train_acc = right[:, 0].astype(np.float32) / counts.astype(np.float32)
+                test_acc = np.where(held > 0, right[:, 1].astype(np.float32) / np.maximum(held, 1).astype(np.float32),
+                                    train_acc)  # fmt: skip
+                curves.append((checkpoint, train_acc, test_acc))
+                for i in kept:
+                    kept[i].append(params[i, : n * d].reshape(n, d).copy())
+                bar.set_postfix(loss=f"{losses.mean():.3g}", test=f"{test_acc.mean():.3f}")
+    finally:
+        numba.set_num_threads(before)
+    results = []
+    for i, run in enumerate(runs):
+        result = RunResult(run, [c[0] for c in curves], [float(c[1][i]) for c in curves],
+                           [float(c[2][i]) for c in curves], float(losses[i]), embeddings=kept.get(i, []))  # fmt: skip
+        results.append(classify(result, threshold, generalisation_steps))
+    return results
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """OpenBLAS on one thread while the fused engine runs: its GEMMs are called from every numba
+    thread at once, and a call that split itself over threads again would oversubscribe the cores."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn depends on it; without it BLAS keeps its threads
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def check_device(device: str) -> torch.device:
