@@ -344,7 +344,7 @@ def _train_fused(net: BatchedMLP, x: Tensor, y: Tensor, *, steps: int, lr: float
                                   kind, size[start:stop], root[start:stop], adam, mse)  # fmt: skip
             for step in range(start, stop):
                 if step % every == 0 or step == steps - 1:
-                    mean_mse = float(torch.from_numpy(mse[:, step - start]).mean())
+                    mean_mse = float(mse[:, step - start].mean(dtype=np.float32))
                     history.append({"step": step, "mean_mse": mean_mse})
             bar.update(stop - start)
             bar.set_postfix(mse=f"{history[-1]['mean_mse']:.2e}")
