@@ -56,6 +56,31 @@ def test_find_circle_recovers_a_planted_circle():
     assert abs(circle.basis[:, :2]).sum() > 1.9  # the plane is dims 0-1
 
 
+def test_find_circle_skips_frequencies_that_do_not_visit_every_item():
+    # months on a strong frequency-6 "circle" (a line: +-1 alternating) and a weaker frequency-4 triangle
+    # (period 3), with the frequency-1 circle weakest: only the last one tells every month apart
+    torch.manual_seed(0)
+    cfg = ToyConfig(d_model=16, d_mlp=32, n_heads=2)
+    vocab = Vocabulary()
+    model = ToyTransformer(cfg, vocab.size).eval()
+    with torch.no_grad():
+        model.pos.zero_()
+        for x in range(12):
+            row = torch.zeros(16)
+            row[0] = 5 * (-1) ** x
+            row[1], row[2] = 4 * math.cos(2 * math.pi * 4 * x / 12), 4 * math.sin(2 * math.pi * 4 * x / 12)
+            row[3], row[4] = math.cos(2 * math.pi * x / 12), math.sin(2 * math.pi * x / 12)
+            model.embed.weight[vocab.item("months", x)] = row
+    circle = find_circle(model, vocab, "months", 0)
+    assert circle.frequency == 1
+    assert abs(circle.basis[:, 3:5]).sum() > 1.9  # the plane is dims 3-4
+    assert abs(abs(circle.step_angle) - 2 * math.pi / 12) < 0.01
+    assert circle.variance_share == pytest.approx(1 / (25 + 16 + 1), rel=1e-3)
+    shares = dict(enumerate(circle.frequency_shares, start=1))
+    assert shares[6] == pytest.approx(25 / 42, rel=1e-3) and shares[4] == pytest.approx(16 / 42, rel=1e-3)
+    assert sum(shares.values()) == pytest.approx(1.0)
+
+
 def test_a_full_turn_keeps_every_answer_and_one_step_moves_the_answer_distribution():
     model, vocab = _model_with_a_planted_circle()
     circle = find_circle(model, vocab, "weekdays", 0)

@@ -73,12 +73,12 @@ _ALL = [
     Study("kan", "Kolmogorov-Arnold networks (Liu et al. 2024): fit, prune, distil to formulas.", 260),
     Study("sae", "Sparse autoencoders (ReLU, TopK, Switch) on LM activations: train, evaluate, reproduce.", 180, produces=("sae",)),
     Study("mips", "MIPS (Michaud et al. 2024): distil trained RNNs into verified Python programs.", 60),
-    Study("dafnybench", "DafnyBench (Loughridge et al. 2024): LLM-written Dafny verification hints, checked strictly.", 240),
+    Study("dafnybench", "DafnyBench (Loughridge et al. 2024): LLM-written Dafny verification hints, checked strictly.", 210),
     Study("worldmodel", "World models (Kantamneni et al. 2024): probe, rank and intervene on a network's intermediates.", 50),
     Study("optpde", "OptPDE (Kantamneni et al. 2024): count and prove conserved quantities of PDEs, search for more.", 50),
     Study("geneft", "GenEFT (Baek et al. 2024): generalisation bounds, learning-rate phases, the repon theory.", 50),
     Study("scaling", "Resource model of scaling (Song et al. 2024): neurons per subtask, fits, the N_p^-1/3 law.", 50),
-    Study("multidim", "Multi-dimensional features (Engels et al. 2024): reducibility indices, SAE clusters, circles.", 50),
+    Study("multidim", "Multi-dimensional features (Engels et al. 2024): reducibility indices, SAE clusters, circles.", 80),
 ]  # fmt: skip
 STUDIES: dict[str, Study] = {study.name: study for study in _ALL}
 

@@ -128,10 +128,14 @@ class ToyTransformer(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
         self.unembed = nn.Linear(cfg.d_model, vocab_size, bias=False)
 
+    def embedding(self, tokens: Tensor) -> Tensor:
+        """Token embeddings plus positions."""
+        return self.embed(tokens) + self.pos[: tokens.shape[1]]
+
     def residuals(self, tokens: Tensor) -> list[Tensor]:
         """The residual (batch, seq, d) before each block and after the last."""
         mask = torch.ones(tokens.shape[1], tokens.shape[1], dtype=torch.bool).triu(1)
-        h = self.embed(tokens) + self.pos[: tokens.shape[1]]
+        h = self.embedding(tokens)
         states = [h]
         for block in self.blocks:
             h = block(h, mask)
@@ -140,7 +144,7 @@ class ToyTransformer(nn.Module):
 
     def forward(self, tokens: Tensor, edit: tuple[int, object] | None = None) -> Tensor:
         mask = torch.ones(tokens.shape[1], tokens.shape[1], dtype=torch.bool).triu(1)
-        h = self.embed(tokens) + self.pos[: tokens.shape[1]]
+        h = self.embedding(tokens)
         for layer in range(len(self.blocks) + 1):
             if edit is not None and edit[0] == layer:
                 h = h.clone()
@@ -210,6 +214,9 @@ class ToyCircle:
     coords: np.ndarray  # (period, 2)
     step_angle: float  # signed angle from one item to the next
     order_correlation: float
+    frequency: int = 1  # the Fourier frequency of the circle (items visited in steps of it)
+    variance_share: float = 1.0  # the fraction of the items' variance in the circle's plane
+    frequency_shares: tuple[float, ...] = ()  # the items' variance on each frequency 1..p/2 (sums to 1)
 
 
 @torch.no_grad()
@@ -218,8 +225,9 @@ def find_circle(model: ToyTransformer, vocab: Vocabulary, task: str, layer: int)
 
     The items' residuals h_x (x = 0..p-1) decompose exactly into Fourier circles: for each frequency f the
     plane spanned by sum_x h_x cos(2 pi f x / p) and sum_x h_x sin(2 pi f x / p), on which item x sits at
-    angle 2 pi f x / p. The circle is the plane of the frequency with the most variance; one item's
-    angle on it is the measured mean step between consecutive items (2 pi f / p on a clean circle).
+    angle 2 pi f x / p. The circle is the plane of the frequency coprime with p with the most variance;
+    one item's angle on it is the measured mean step between consecutive items (2 pi f / p on a clean
+    circle).
     """
     from intelligible.multidim.circles import circular_order_correlation, rotation_step
 
@@ -237,8 +245,17 @@ def find_circle(model: ToyTransformer, vocab: Vocabulary, task: str, layer: int)
     centre = points.mean(axis=0)
     centred = points - centre
     phases = 2 * np.pi * np.arange(period) / period
-    best = None
+    # each frequency's share of the items' variance: its cos/sin projections, normalised (f = p/2 has
+    # only a cosine part); they add up to 1 because the Fourier basis is complete
+    shares = []
     for f in range(1, period // 2 + 1):
+        parts = [np.cos(f * phases), np.sin(f * phases)]
+        shares.append(sum(float(((u @ centred) ** 2).sum() / float(u @ u)) for u in parts if u @ u > 1e-6))
+    total = max(sum(shares), 1e-30)
+    best = None
+    # only frequencies coprime with the period: their circle visits every item once (f = p/2 is a line,
+    # and e.g. f = 4 of 12 months a triangle that cannot tell January from May)
+    for f in (f for f in range(1, period // 2 + 1) if math.gcd(f, period) == 1):
         plane = np.stack([np.cos(f * phases) @ centred, np.sin(f * phases) @ centred])
         power = float((plane**2).sum())
         if best is None or power > best[0]:
@@ -251,7 +268,9 @@ def find_circle(model: ToyTransformer, vocab: Vocabulary, task: str, layer: int)
     order = circular_order_correlation(
         coords, (np.arange(period) * frequency) % period, period, n_permutations=200
     )
-    return ToyCircle(task, layer, points, basis, centre, coords, rotation_step(coords), order.correlation)
+    share = float((coords**2).sum() / max((centred**2).sum(), 1e-30))
+    return ToyCircle(task, layer, points, basis, centre, coords, rotation_step(coords), order.correlation,
+                     frequency, share, tuple(v / total for v in shares))  # fmt: skip
 
 
 def _rotation_edit(basis: np.ndarray, centre: np.ndarray, angle: float):  # noqa: ANN202 - a closure
