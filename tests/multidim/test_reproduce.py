@@ -27,7 +27,10 @@ def test_quick_reproduction(tmp_path):
     by_start = {c.statement.split(":")[0]: c for c in report.claims}
     assert by_start["S"].holds is True
     # the authors' published mixture demo reproduces the paper's 63.96% (within 2 points)
-    assert next(c for c in report.claims if c.statement.startswith("M_eps of the authors' mixture")).holds is True
+    assert (
+        next(c for c in report.claims if c.statement.startswith("M_eps of the authors' mixture")).holds
+        is True
+    )
     assert all(c.holds for c in report.claims if "lies on a circle" in c.statement)
     assert all(c.holds is None for c in report.claims if "patching" in c.statement)
     saved = json.loads((tmp_path / "report.json").read_text())
