@@ -273,7 +273,15 @@ if AVAILABLE:
         decay1, beta2, decay2, eps = adam[0], adam[1], adam[2], adam[3]
         for m in prange(n_models):
             tid = numba.get_thread_id()
-            x, gx, acts, work, gz, logits, grad = xs[tid], gxs[tid], actss[tid], works[tid], gzs[tid], logitss[tid], grads[tid]
+            x, gx, acts, work, gz, logits, grad = (
+                xs[tid],
+                gxs[tid],
+                actss[tid],
+                works[tid],
+                gzs[tid],
+                logitss[tid],
+                grads[tid],
+            )
             p, mo1, mo2 = params[m], m1[m], m2[m]
             depth, count = depths[m], counts[m]
             own = pairs[m]

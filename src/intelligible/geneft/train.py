@@ -117,13 +117,23 @@ def classify(result: RunResult, threshold: float = 0.9, generalisation_steps: in
     return result
 
 
+def _splits(n: int, runs: list[RunSpec]) -> list[np.ndarray]:
+    """Each run's training pairs; a grid repeats a few (fraction, seed) many times, each drawn once."""
+    drawn: dict[tuple[float, int], np.ndarray] = {}
+    for run in runs:
+        key = (run.fraction, run.seed)
+        if key not in drawn:
+            drawn[key] = split_pairs(n, run.fraction, run.seed)
+    return [drawn[(run.fraction, run.seed)] for run in runs]
+
+
 def _batch_data(
     relations: list[Relation], runs: list[RunSpec]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-model training pairs (B, P) padded with pair 0, their weights (B, P) (1/count, 0 for padding),
     the (B, n^2) training masks and the (B, n^2) labels of all pairs."""
     n = relations[0].n
-    splits = [split_pairs(n, run.fraction, run.seed) for run in runs]
+    splits = _splits(n, runs)
     width = max(len(s) for s in splits)
     pairs = torch.zeros(len(runs), width, dtype=torch.long)
     weights = torch.zeros(len(runs), width)
@@ -236,6 +246,7 @@ def train_batched(
 def _pick_engine(engine: str, spec: ModelSpec, device: torch.device) -> bool:
     """Whether the fused engine trains these runs; ConfigError for an engine that cannot."""
     from intelligible.geneft import _fused  # numba loads only when a model trains
+
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {shown(engine)}")
     reasons = [
@@ -268,22 +279,30 @@ def _train_fused(
     n, d, width = spec.n, spec.embed_dim, spec.width
     depth_of = np.array(depths if depths is not None else [spec.depth] * len(runs), dtype=np.int64)
     sizes = np.array([_fused.layout_size(n, d, spec.combined_dim, int(k), width) for k in depth_of], np.int64)
-    splits = [split_pairs(n, run.fraction, run.seed) for run in runs]
+    splits = _splits(n, runs)
     most = max(len(s) for s in splits)
     models = len(runs)
     threads = min(threads or torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS, models)
-    scratch = 4 * threads * n * n * (2 * spec.combined_dim + (max(int(depth_of.max()) - 1, 1) + 2) * width + 2)
-    check_fits(3 * models * int(sizes.max()) * 4 + scratch, f"{models} models of n = {n}", "train fewer runs at once")
+    scratch = (
+        4 * threads * n * n * (2 * spec.combined_dim + (max(int(depth_of.max()) - 1, 1) + 2) * width + 2)
+    )
+    check_fits(
+        3 * models * int(sizes.max()) * 4 + scratch, f"{models} models of n = {n}", "train fewer runs at once"
+    )
     pairs = np.zeros((models, most), dtype=np.int64)
     ytrain = np.zeros((models, most), dtype=np.float32)
     masks = np.zeros((models, n * n), dtype=bool)
     labels = np.stack([r.matrix.reshape(-1) for r in relations]).astype(np.float32)
     params = np.zeros((models, int(sizes.max())), dtype=np.float32)
+    initial: dict[tuple[int, int], np.ndarray] = {}
     for i, (run, split) in enumerate(zip(runs, splits)):
         pairs[i, : len(split)] = split
         ytrain[i, : len(split)] = labels[i, split]
         masks[i, split] = True
-        params[i, : sizes[i]] = _flat_params(spec, run.seed, int(depth_of[i]))
+        key = (run.seed, int(depth_of[i]))  # drawn once per seed and depth
+        if key not in initial:
+            initial[key] = _flat_params(spec, *key)
+        params[i, : sizes[i]] = initial[key]
     counts = np.array([len(s) for s in splits], dtype=np.int64)
     held = n * n - counts
     first_moment, second_moment = np.zeros_like(params), np.zeros_like(params)
@@ -303,6 +322,9 @@ def _train_fused(
     kept: dict[int, list[np.ndarray]] = {i: [] for i in keep_embeddings}
     before = numba.get_num_threads()
     numba.set_num_threads(threads)
+    # models are handed to the threads a few at a time, not split in equal halves up front: on a
+    # busy machine a thread that loses its core would otherwise leave the other idle at the end
+    chunk_before = numba.set_parallel_chunksize(max(1, min(8, models // (8 * threads))))
     try:
         with _one_blas_thread(), progress(total=steps, desc=desc) as bar:
             step = 1
@@ -324,6 +346,7 @@ def _train_fused(
                 bar.set_postfix(loss=f"{losses.mean():.3g}", test=f"{test_acc.mean():.3f}")
     finally:
         numba.set_num_threads(before)
+        numba.set_parallel_chunksize(chunk_before)
     results = []
     for i, run in enumerate(runs):
         result = RunResult(run, [c[0] for c in curves], [float(c[1][i]) for c in curves],
