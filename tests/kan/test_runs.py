@@ -88,8 +88,11 @@ def test_a_resumed_fit_logs_each_step_once_and_ends_as_an_uninterrupted_one(
     expected = json.loads((tmp_path / "whole" / "summary.json").read_text())
     assert summary["steps"] == expected["steps"] == steps and summary["sessions"] == 2
     assert summary["elapsed_s"] > first_part  # both parts
-    for key in ("test_rmse", "formula", "edges", "symbolic_test_rmse"):
+    for key in ("test_rmse", "formula", "edges", "symbolic_test_rmse", "formula_check"):
         assert summary.get(key) == expected.get(key), key
+    if extra:  # the displayed formula is checked against the model on the test points
+        assert summary["formula_check"]["passed"] and summary["formula_check"]["points"] > 0
+        assert "displayed formula vs model on test points" in stdout
     # a finished run resumes to its summary without training again
     assert run_cli(capsys, *args, "--out", tmp_path / "cut", "--resume")[0] == 0
     assert len(cut.read_metrics()) == steps

@@ -8,7 +8,7 @@ import pytest
 import sympy
 import torch
 
-from intelligible.core.errors import ConfigError
+from intelligible.core.errors import ConfigError, DataError
 from intelligible.kan.model import KAN
 from intelligible.kan.spline import bspline_basis
 from intelligible.kan.symbolic import (
@@ -164,3 +164,59 @@ def test_d_formula_digits_are_checked_against_the_model_on_samples():
     assert _max_error(model, formula, x) < 1e-2 * scale
     with pytest.raises(ConfigError, match="digits must be an integer in 1..17"):
         symbolic_formula(model, digits=0)
+
+
+def _planted_cancellation() -> KAN:
+    """x2 + 1000 sin(1.0001 x1) - 1000 sin(x1): at 4 digits the two sines cancel, leaving x2 alone,
+    while the model's third term reaches 0.08 at |x1| = 1."""
+    model = KAN([2, 2, 1], grid=3, seed=0).double()
+    fix_symbolic(model, 0, 0, 0, "sin", params=[1.0001, 0, 1000, 0])
+    fix_symbolic(model, 0, 0, 1, "sin", params=[1, 0, -1000, 0])
+    fix_symbolic(model, 0, 1, 0, "x")
+    fix_symbolic(model, 0, 1, 1, "0")
+    fix_symbolic(model, 1, 0, 0, "x")
+    fix_symbolic(model, 1, 1, 0, "x")
+    return model
+
+
+def test_the_displayed_formula_check_catches_a_planted_cancellation():
+    torch.manual_seed(0)
+    model = _planted_cancellation()
+    # digits chosen on samples where x1 is tiny: there the cancelling sines do not show
+    narrow = torch.rand(200, 2, dtype=torch.float64) * 2 - 1
+    narrow[:, 0] *= 1e-3
+    held_out = torch.rand(500, 2, dtype=torch.float64) * 2 - 1
+    formulas = symbolic_formula(model, x=narrow, check_x=held_out)
+    (formula,) = formulas
+    assert "1.0001" not in str(formula)  # four digits: the sines cancel in the display
+    assert formulas.bound == 0.01 and formulas.points == 500
+    assert formulas.error > 0.05 and not formulas.passed  # measured against the model, not the formula
+    assert formulas.check() == {"bound": 0.01, "error": formulas.error, "errors": [formulas.error],
+                                "passed": False, "points": 500}  # fmt: skip
+    # the bound is the user's: a loose one accepts the same display
+    assert symbolic_formula(model, x=narrow, check_x=held_out, bound=0.5).passed
+    # chosen on points over the whole grid range, the display keeps the digits that matter
+    default = symbolic_formula(model, check_x=held_out)
+    assert "1.0001" in str(default[0]) and default.passed and default.error < 1e-3
+    assert symbolic_formula(model).passed  # default held-out points: drawn over the grid range
+
+
+def test_the_check_flags_a_function_the_model_protects():
+    # the model's sqrt is clamped at 0; the formula's sqrt(x) is undefined for x < 0
+    model = KAN([1, 1], grid=3, seed=0).double()
+    fix_symbolic(model, 0, 0, 0, "sqrt")
+    inside = symbolic_formula(model, check_x=torch.linspace(0, 1, 50, dtype=torch.float64)[:, None])
+    assert inside.passed and inside.error < 1e-12
+    outside = symbolic_formula(model, check_x=torch.linspace(-1, 1, 50, dtype=torch.float64)[:, None])
+    assert str(outside[0]) == "sqrt(x_1)" and outside.error == math.inf and not outside.passed
+
+
+def test_formula_check_arguments_are_validated():
+    model = _planted_cancellation()
+    for bad in (0, -1.0, math.nan, True, "0.1"):
+        with pytest.raises(ConfigError, match="bound must be a positive number"):
+            symbolic_formula(model, bound=bad)
+    with pytest.raises(DataError, match=r"expected input of shape \(batch, 2\)"):
+        symbolic_formula(model, check_x=torch.zeros(5, 3))
+    with pytest.raises(DataError, match="check_x has no rows"):
+        symbolic_formula(model, check_x=torch.zeros(0, 2))

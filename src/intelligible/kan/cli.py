@@ -36,6 +36,13 @@ def fit(ctx: click.Context, out: Path, resume: bool, overwrite: bool) -> None:
     click.echo(f"test RMSE {summary['test_rmse']:.3e}")
     if "formula" in summary:
         click.echo(f"formula: {summary['formula']}  (test RMSE {summary['symbolic_test_rmse']:.3e})")
+        check = summary.get("formula_check")
+        if check:  # runs finished before the check existed have none
+            verdict = "within" if check["passed"] else "NOT within"
+            click.echo(
+                f"displayed formula vs model on test points: relative error {check['error']:.2e}, "
+                f"{verdict} the bound {check['bound']:g}"
+            )
     click.echo(f"model: {out / 'model.json'}")
 
 

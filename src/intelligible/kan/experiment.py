@@ -192,12 +192,16 @@ def fit_run(
         "sessions": sessions,
     }
     if config.symbolic:
-        (expression,) = symbolic_formula(
-            model, var_names=[f"x{i}" for i in range(config.width[0])], x=dataset["train_input"]
+        formulas = symbolic_formula(
+            model,
+            var_names=[f"x{i}" for i in range(config.width[0])],
+            x=dataset["train_input"],
+            check_x=dataset["test_input"],
         )
         summary.update(
             symbolic_test_rmse=results["symbolic_test_rmse"],
-            formula=str(expression),
+            formula=str(formulas[0]),
+            formula_check=formulas.check(),
             edges=results["edges"],
             pruned_width=[list(w) for w in model.width],
         )

@@ -15,7 +15,7 @@ import sympy
 import torch
 from torch import Tensor
 
-from intelligible.core.errors import ConfigError
+from intelligible.core.errors import ConfigError, DataError
 from intelligible.kan.model import KAN
 from intelligible.symbolic.fit import fit_affine
 from intelligible.symbolic.library import SYMBOLIC_LIB, get_function
@@ -175,6 +175,39 @@ def auto_symbolic(
 _POLYNOMIAL_DEGREE = {"x": 1, "x^2": 2, "x^3": 3, "x^4": 4, "x^5": 5}
 _MAX_EXPANDED_TERMS = 64  # expand c * (a * u + b)^p only while it stays this small
 _CHECK_SAMPLES = 256
+_HELD_OUT_SAMPLES = 1024
+FORMULA_BOUND = 1e-2  # default bound on the displayed formula's relative error against the model
+
+
+class SymbolicFormula(list):
+    """The displayed formulas (a list of sympy expressions, one per output) with their check against
+    the model on held-out points.
+
+    `errors[o]` is output o's relative error: the RMSE of the displayed formula minus the model,
+    divided by the model output's standard deviation on the points (by its mean absolute value where
+    the output is constant); inf where the formula is undefined or not finite where the model is.
+    `passed` says whether every error is within `bound`; `points` is how many points were used.
+    """
+
+    def __init__(self, formulas: Sequence[sympy.Expr], errors: Sequence[float], bound: float, points: int):
+        super().__init__(formulas)
+        self.errors = [float(e) for e in errors]
+        self.bound = float(bound)
+        self.points = int(points)
+
+    @property
+    def error(self) -> float:
+        """The largest relative error over the outputs."""
+        return max(self.errors, default=0.0)
+
+    @property
+    def passed(self) -> bool:
+        return all(e <= self.bound for e in self.errors)
+
+    def check(self) -> dict:
+        """The check as plain numbers (for JSON): bound, error, errors, passed, points."""
+        return {"bound": self.bound, "error": self.error, "errors": list(self.errors),
+                "passed": self.passed, "points": self.points}  # fmt: skip
 
 
 def symbolic_formula(
@@ -184,7 +217,9 @@ def symbolic_formula(
     *,
     x: Tensor | None = None,
     rtol: float = 1e-3,
-) -> list[sympy.Expr]:
+    check_x: Tensor | None = None,
+    bound: float = FORMULA_BOUND,
+) -> SymbolicFormula:
     """The network as one sympy expression per output; every active edge must be symbolic.
 
     Constants are combined at full precision first (numeric factors multiply out, like terms collect,
@@ -193,19 +228,64 @@ def symbolic_formula(
     checked on samples (`x`, network inputs; else points spread over the input grid range) against
     the full-precision one: where rounding moves the output by more than `rtol` times its scale (its
     standard deviation over the samples), more digits are kept, up to full precision.
+
+    The displayed formulas are then compared with the model itself on held-out points (`check_x`,
+    e.g. the test inputs; else 1024 points drawn over the input grid range, apart from the samples
+    above): the result is a list of the formulas that also carries each output's relative error
+    (`errors`, RMSE over the output's standard deviation), `bound` and `passed` (every error within
+    `bound`), so a formula that does not describe the model (constants that cancel away from the
+    samples, a function the model protects, such as sqrt of a negative number) is flagged.
     """
     if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 17:
         raise ConfigError(f"digits must be an integer in 1..17, got {digits!r}")
     if not (isinstance(rtol, (int, float)) and math.isfinite(rtol) and rtol > 0):
         raise ConfigError(f"rtol must be a positive number, got {rtol!r}")
+    if isinstance(bound, bool) or not (
+        isinstance(bound, (int, float)) and math.isfinite(bound) and bound > 0
+    ):
+        raise ConfigError(f"bound must be a positive number (a relative error, e.g. 0.01), got {bound!r}")
     n_in = model.in_dim
     names = list(var_names) if var_names is not None else [f"x_{i + 1}" for i in range(n_in)]
     if len(names) != n_in:
         raise ConfigError(f"var_names has {len(names)} names for {n_in} inputs")
+    held_out = _held_out_points(model, check_x)  # checked before any sympy work
     symbols = list(sympy.symbols(names))
     exact = _exact_formula(model, symbols)
     samples = _check_samples(model, x)
-    return [_displayed(expr, symbols, samples, digits, rtol) for expr in exact]
+    displayed = [_displayed(expr, symbols, samples, digits, rtol) for expr in exact]
+    with torch.no_grad():
+        outputs = model(torch.as_tensor(held_out, dtype=model.dtype)).double().numpy()
+    errors = [
+        _relative_error(_evaluate(expr, symbols, held_out), outputs[:, o]) for o, expr in enumerate(displayed)
+    ]
+    return SymbolicFormula(displayed, errors, bound, held_out.shape[0])
+
+
+def _held_out_points(model: KAN, check_x: Tensor | None) -> np.ndarray:
+    """(n, in) float64 points for the check against the model: `check_x`, else the grid range."""
+    if check_x is not None:
+        points = model.check_input(check_x)
+        if points.shape[0] == 0:
+            raise DataError("check_x has no rows; pass held-out inputs (batch, in_dim) or None")
+        return points.detach().double().numpy()
+    return _grid_range_points(model, _HELD_OUT_SAMPLES, seed=1)
+
+
+def _relative_error(values: np.ndarray | None, reference: np.ndarray) -> float:
+    """RMSE of values - reference over the reference's scale (inf where values fail where it does not)."""
+    finite = np.isfinite(reference)
+    if not finite.any():
+        return 0.0  # the model itself is undefined on every point: nothing to compare
+    if values is None or not np.isfinite(values[finite]).all():
+        return math.inf
+    reference = reference[finite]
+    error = float(np.sqrt(np.mean((values[finite] - reference) ** 2)))
+    scale = float(reference.std())
+    if scale <= 1e-12 * max(1.0, float(np.abs(reference).max())):
+        scale = float(np.abs(reference).mean())  # a constant output: relative to its size
+    if scale == 0.0:
+        return 0.0 if error == 0.0 else math.inf
+    return error / scale
 
 
 def _exact_formula(model: KAN, symbols: list[sympy.Symbol]) -> list[sympy.Expr]:
@@ -265,12 +345,15 @@ def _check_samples(model: KAN, x: Tensor | None) -> np.ndarray:
         x = model.check_input(x)
         step = max(1, x.shape[0] // _CHECK_SAMPLES)
         return x[::step][:_CHECK_SAMPLES].detach().double().numpy()
+    return _grid_range_points(model, _CHECK_SAMPLES, seed=0)
+
+
+def _grid_range_points(model: KAN, n: int, seed: int) -> np.ndarray:
+    """n points drawn uniformly over the first layer's grid range (each input its own range)."""
     layer = model.layers[0]
     low = layer.grid[:, layer.k].double()
     high = layer.grid[:, -layer.k - 1].double()
-    unit = torch.rand(
-        _CHECK_SAMPLES, model.in_dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64
-    )
+    unit = torch.rand(n, model.in_dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return (low + unit * (high - low)).numpy()
 
 
