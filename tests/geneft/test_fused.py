@@ -32,6 +32,10 @@ def test_fused_tanh_is_within_float32_rounding():
     torch_tanh = torch.tanh(torch.from_numpy(values)).numpy()
     assert np.abs(out - torch_tanh).max() <= 2**-23
     assert np.all(np.abs(out) <= 1) and np.all(np.sign(out) == np.sign(values))
+    special = np.array([np.nan, np.inf, -np.inf, -0.0], dtype=np.float32)
+    _fused.tanh_array(special, out[:4])
+    # a diverged run stays visibly diverged (NaN), as with torch.tanh
+    assert np.isnan(out[0]) and out[1] == 1 and out[2] == -1 and np.signbit(out[3])
 
 
 def test_auto_engine_trains_mlps_with_the_fused_kernel(monkeypatch):
