@@ -73,6 +73,9 @@ def test_fused_engine_equals_the_torch_engine(combiner):
         assert a.train_accuracy == b.train_accuracy and a.test_accuracy == b.test_accuracy
     np.testing.assert_allclose(fused[1].embeddings[-1], plain[1].embeddings[-1], rtol=1e-4, atol=1e-6)
     assert fused[0].embeddings == []
+    # indices outside the batch keep nothing, as in the torch engine
+    outside = train_batched(relation, spec, runs[:1], 5, keep_embeddings=(-1, 4))
+    assert outside[0].embeddings == []
 
 
 def test_the_issue_architecture_equals_single_model_training():

@@ -178,7 +178,8 @@ def train_batched(
     evaluation (the repon trajectories). `depths`: one MLP depth per run (the runs then differ in
     depth only; `spec.depth` is ignored). `threads`: torch threads while training; None picks one
     thread for a small batch, whose steps are too short to share (a second thread mostly waits, and
-    on a busy machine it slows every step many times over), and torch's setting otherwise. `device`:
+    on a busy machine it slows every step many times over), and torch's setting otherwise; the fused
+    engine shares the models out over `threads` threads (None: torch's setting). `device`:
     cpu, cuda or cuda:N (the models start from the same CPU-drawn parameters either way). `chunk`:
     runs trained together by the torch engine (None: as many as keep one activation tensor near
     CHUNK_BYTES). `engine`: `fused` (the numba trainer: MLP decoders on the CPU), `torch` (any
@@ -319,7 +320,7 @@ def _train_fused(
     losses = np.zeros(models)
     right = np.zeros((models, 2), dtype=np.int64)
     curves: list[tuple[int, np.ndarray, np.ndarray]] = []
-    kept: dict[int, list[np.ndarray]] = {i: [] for i in keep_embeddings}
+    kept: dict[int, list[np.ndarray]] = {i: [] for i in keep_embeddings if 0 <= i < models}
     before = numba.get_num_threads()
     numba.set_num_threads(threads)
     # models are handed to the threads a few at a time, not split in equal halves up front: on a
