@@ -90,6 +90,18 @@ def test_the_issue_architecture_equals_single_model_training():
         assert result.train_accuracy == alone.train_accuracy and result.test_accuracy == alone.test_accuracy
 
 
+def test_a_tiny_loss_is_reported_as_train_single_reports_it():
+    # 4 training pairs fitted in 25 steps: the loss (~2e-5) is dominated by torch's float32 rounding
+    # of (1 - y) z - log_sigmoid(z); the fused engine computes it the same way
+    relation = get_relation("mod2", 6)
+    spec = ModelSpec(n=6, depth=2, width=64)
+    for run in (RunSpec(0, 0.1, 0.01, 0.02), RunSpec(2, 0.1, 0.03, 0.02)):
+        fused = train_batched(relation, spec, [run], 25, eval_every=5)[0]
+        alone = train_single(relation, spec, run, 25, eval_every=5)
+        assert alone.final_loss < 3e-4
+        assert fused.final_loss == pytest.approx(alone.final_loss, rel=1e-5)
+
+
 def test_threads_do_not_change_the_numbers():
     relation = get_relation("mod2", 6)
     spec = ModelSpec(n=6, width=6)

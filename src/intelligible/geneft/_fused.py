@@ -295,7 +295,10 @@ if AVAILABLE:
                     y = ytrain[m, i]
                     gz[i] = (np.float32(1.0) / (np.float32(1.0) + np.exp(-z)) - y) * scale
                     if step == last:
-                        total += max(z, 0.0) - z * y + np.log1p(np.exp(-abs(z)))
+                        # torch's formula in float32, (1 - y) z - log_sigmoid(z), so that a small loss
+                        # carries the same rounding as train_single's (it cancels for y = 0, z << 0)
+                        log_sigmoid = min(z, np.float32(0.0)) - np.log1p(np.exp(-abs(z)))
+                        total += (np.float32(1.0) - y) * z - log_sigmoid
                 if step == last:
                     losses[m] = total / count
                 _backward(p, grad[: sizes[m]], n, d, comb, depth, width, own, count, x, acts, gz, work, gx)
