@@ -144,7 +144,8 @@ def main() -> None:
         "note": (f"timed {args.steps} steps per repeat and extrapolated to {FULL_STEPS}; the loop timed on "
                  f"{args.sample} sampled runs per repeat and extrapolated to all {len(runs)}; the machine is shared "
                  "(load averages recorded); wall-clock ratios are the targets, CPU-time ratios are recorded beside them "
-                 "because on a busy machine the process gets a varying share of a core"),
+                 "because on a busy machine the process gets a varying share of a core; the vectorised trainer "
+                 f"({args.engine} engine) ran on {threads} threads, the loop on {args.loop_threads}"),
     }  # fmt: skip
     targets = [
         {"name": "vectorised speed-up over a Python loop of single models", "value": round(speedup, 2),
