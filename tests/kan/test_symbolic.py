@@ -220,3 +220,28 @@ def test_formula_check_arguments_are_validated():
         symbolic_formula(model, check_x=torch.zeros(5, 3))
     with pytest.raises(DataError, match="check_x has no rows"):
         symbolic_formula(model, check_x=torch.zeros(0, 2))
+
+
+def test_fitted_power_edges_come_back_with_unit_slope():
+    # fit_affine's grid search returns x^2 as c (a x + b)^2 with any |a| up to 10; |a| = 1 keeps the
+    # curve and lets a polish move c and b without fighting a near-degenerate a * c (issue 20)
+    model = KAN([1, 1], grid=20, seed=0).double()
+    x = torch.linspace(-1, 1, 400, dtype=torch.float64)[:, None]
+    _plant(model, 0, 0, 0, lambda t: 0.3 * (t - 0.2) ** 2, x)
+    with torch.no_grad():
+        before = model(x)
+    assert fix_symbolic(model, 0, 0, 0, "x^2", x) > 0.9999
+    a, b, c, _ = model.layers[0].sym_params[0, 0].tolist()
+    assert abs(a) == 1.0
+    assert (c, b * a) == (pytest.approx(0.3, rel=1e-3), pytest.approx(-0.2, abs=1e-3))
+    with torch.no_grad():
+        assert (model(x) - before).abs().max() < 1e-3
+
+
+def test_auto_symbolic_can_work_on_chosen_layers():
+    model = KAN([2, 1, 1], grid=5, seed=0)
+    x = torch.rand(200, 2) * 2 - 1
+    chosen = auto_symbolic(model, x, lib=["x", "x^2"], layers=[1])
+    assert {key[0] for key in chosen} == {1} and float(model.layers[0].sym_mask.sum()) == 0
+    with pytest.raises(ConfigError, match=r"layers must be indices in 0..1"):
+        auto_symbolic(model, x, layers=[2])

@@ -221,3 +221,22 @@ def test_a_interrupted_fit_resumes_to_the_same_model(dataset, opt, tmp_path):
         assert torch.equal(a, b), key
     with pytest.raises(ConfigError, match="does not have the checkpoint's structure"):
         fit(KAN([2, 3, 1], seed=0), dataset, cfg, show_progress=False, resume=checkpoint)
+
+
+def test_the_penalty_prefers_nodes_that_depend_on_few_inputs():
+    # issue 20: one entropy over a whole layer charged a node fed by two inputs (and a dead node)
+    # exactly as much as two nodes fed by one input each; pykan's per-node (row and column)
+    # entropies charge the first more (by 0.02 here: their rows are normalised by sum + 1)
+    x = torch.rand(500, 2, dtype=torch.float64) * 2 - 1
+    cfg = FitConfig(lamb=1.0)
+
+    def penalty(scale_base: list[list[float]]) -> float:
+        model = KAN([2, 2], grid=3, seed=0, base="identity").double()
+        with torch.no_grad():
+            model.layers[0].coef.zero_()
+            model.layers[0].scale_base.copy_(torch.tensor(scale_base))  # (in, out)
+        return float(regularization(model, x, cfg))
+
+    one_node_two_inputs = penalty([[1.0, 0.0], [1.0, 0.0]])
+    two_nodes_one_input = penalty([[1.0, 0.0], [0.0, 1.0]])
+    assert one_node_two_inputs - two_nodes_one_input > 0.01

@@ -226,7 +226,8 @@ def regularization(model: KAN, x: Tensor, cfg: FitConfig) -> Tensor:
     """pykan's sparsity penalty on edge activation scales, plus the coefficient proxy.
 
     Edge scale = std over the batch of the edge's numeric output / (std of its input + 0.1); per
-    layer, lamb_l1 * sum(scales) + lamb_entropy * entropy(scales / sum(scales)).
+    layer, lamb_l1 * sum(scales) + lamb_entropy * (mean row entropy + mean column entropy), each
+    row (an output's incoming edges) and column (an input's outgoing edges) normalised by its sum + 1.
     """
     total = x.new_zeros(())
     if cfg.lamb_l1 or cfg.lamb_entropy:
@@ -236,9 +237,14 @@ def regularization(model: KAN, x: Tensor, cfg: FitConfig) -> Tensor:
             edges = layer.numeric_edge_activations(h)
             scales = edges.std(dim=0) / (h.std(dim=0) + 0.1)  # (out, in)
             l1 = scales.sum()
-            p = scales / (l1 + 1e-12)
-            entropy = -(p * torch.log(p + 1e-12)).sum()
-            total = total + cfg.lamb_l1 * l1 + cfg.lamb_entropy * entropy
+            # pykan's entropies, per node: each output's incoming edges (rows) and each input's outgoing
+            # edges (columns). One entropy over the whole layer (as here before issue 20) charged a node
+            # fed by two inputs beside a dead node exactly as much as two nodes fed by one input each.
+            p_row = scales / (scales.sum(dim=1, keepdim=True) + 1)
+            p_col = scales / (scales.sum(dim=0, keepdim=True) + 1)
+            entropy_row = -(p_row * torch.log2(p_row + 1e-4)).sum(dim=1).mean()
+            entropy_col = -(p_col * torch.log2(p_col + 1e-4)).sum(dim=0).mean()
+            total = total + cfg.lamb_l1 * l1 + cfg.lamb_entropy * (entropy_row + entropy_col)
             h = model._combine(index, layer(h))
     if cfg.lamb_coef:
         total = total + cfg.lamb_coef * sum(layer.coef.abs().mean() for layer in model.layers)
