@@ -1,6 +1,7 @@
 """Kolmogorov-Arnold Networks (Liu et al. 2024). Work in progress (issue 3): layers, network, grids, fit, pruning, symbolic."""
 
 from intelligible.kan.data import create_dataset
+from intelligible.kan.discover import DiscoverConfig, Discovery, discover
 from intelligible.kan.layer import KANLayer
 from intelligible.kan.model import KAN
 from intelligible.kan.physics import gradient, laplacian, poisson_loss
@@ -13,6 +14,7 @@ from intelligible.kan.spline import (
     uniform_grid,
 )
 from intelligible.kan.symbolic import (
+    SymbolicFormula,
     auto_symbolic,
     fix_symbolic,
     suggest_symbolic,
@@ -25,6 +27,10 @@ __all__ = [
     "KAN",
     "FitConfig",
     "create_dataset",
+    "DiscoverConfig",
+    "Discovery",
+    "discover",
+    "SymbolicFormula",
     "fit",
     "regularization",
     "KANLayer",

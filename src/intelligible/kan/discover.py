@@ -31,7 +31,7 @@ class DiscoverConfig:
     """The recipe's knobs; the defaults are the ones measured in docs/kan.md (section Discovery)."""
 
     lib: tuple[str, ...] = PAPER_LIB
-    lamb: float = 0.002  # sparsity penalty of the first fit
+    lamb: float = 0.001  # sparsity penalty of the first fit (0.01 kills multiplication nodes)
     steps: int = 50  # LBFGS steps of the sparse fit and of the refit after pruning
     layer_steps: int = 50  # LBFGS steps after each layer but the last is made symbolic
     polish_steps: int = 50  # LBFGS steps after auto_symbolic (constants only move)
