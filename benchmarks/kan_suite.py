@@ -43,6 +43,7 @@ import results_file
 from intelligible.core.threads import single_thread_worker
 from intelligible.kan import KAN, create_dataset
 from intelligible.kan.discover import DiscoverConfig, discover
+from intelligible.kan.experiment import fit_mlp
 from intelligible.kan.train import FitConfig, fit
 from intelligible.symbolic.parse import parse_formula
 from intelligible.symbolic.simplify import same_expression, snap_constants
@@ -151,21 +152,6 @@ def mlp(n_var: int, seed: int) -> torch.nn.Module:
     ).double()
 
 
-def _lbfgs_fit(model: torch.nn.Module, dataset: dict, steps: int) -> None:
-    optimizer = torch.optim.LBFGS(model.parameters(), lr=1.0, history_size=10, line_search_fn="strong_wolfe",
-                                  tolerance_grad=1e-32, tolerance_change=1e-32)  # fmt: skip
-    x, y = dataset["train_input"], dataset["train_label"]
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = torch.mean((model(x) - y) ** 2)
-        loss.backward()
-        return loss
-
-    for _ in range(steps):
-        optimizer.step(closure)
-
-
 def _pykan(n_var: int, seed: int, ckpt_path: str = "./model"):  # noqa: ANN202 - pykan's MultKAN
     from kan import KAN as PyKAN
 
@@ -197,7 +183,7 @@ def fit_accuracy(impl: str, task: Task, dataset: dict, seed: int, steps: int) ->
                 model.fit(dataset, opt="LBFGS", steps=steps)
         else:
             model = mlp(task.n_var, seed)
-            _lbfgs_fit(model, dataset, steps)
+            fit_mlp(model, dataset, steps)
         rmse = _rmse(model, dataset["test_input"], dataset["test_label"])
         error = None
     except Exception as failure:  # noqa: BLE001 - a peer's crash is a result, recorded per seed

@@ -34,18 +34,26 @@ def test_the_task_data():
     assert int(answers[0]) == vocab.item("weekdays", 1)  # Monday + 1 + 0
 
 
-def _model_with_a_planted_circle() -> tuple[ToyTransformer, Vocabulary]:
+def _model_with_planted_items(task: str, row_of) -> tuple[ToyTransformer, Vocabulary]:  # noqa: ANN001
+    """A random toy model whose `task` items embed as row_of(x) (16 dims), with no position vectors."""
     torch.manual_seed(0)
     cfg = ToyConfig(d_model=16, d_mlp=32, n_heads=2)
     vocab = Vocabulary()
     model = ToyTransformer(cfg, vocab.size).eval()
     with torch.no_grad():
         model.pos.zero_()
-        for x in range(7):  # weekdays on a circle of radius 3 in dims 0-1, the rest small noise
-            row = 0.01 * torch.randn(16)
-            row[0], row[1] = 3 * math.cos(2 * math.pi * x / 7), 3 * math.sin(2 * math.pi * x / 7)
-            model.embed.weight[vocab.item("weekdays", x)] = row
+        for x in range(TASKS[task]):
+            model.embed.weight[vocab.item(task, x)] = row_of(x)
     return model, vocab
+
+
+def _model_with_a_planted_circle() -> tuple[ToyTransformer, Vocabulary]:
+    def row_of(x: int) -> torch.Tensor:  # weekdays on a circle of radius 3 in dims 0-1, the rest small noise
+        row = 0.01 * torch.randn(16)
+        row[0], row[1] = 3 * math.cos(2 * math.pi * x / 7), 3 * math.sin(2 * math.pi * x / 7)
+        return row
+
+    return _model_with_planted_items("weekdays", row_of)
 
 
 def test_find_circle_recovers_a_planted_circle():
@@ -59,18 +67,14 @@ def test_find_circle_recovers_a_planted_circle():
 def test_find_circle_skips_frequencies_that_do_not_visit_every_item():
     # months on a strong frequency-6 "circle" (a line: +-1 alternating) and a weaker frequency-4 triangle
     # (period 3), with the frequency-1 circle weakest: only the last one tells every month apart
-    torch.manual_seed(0)
-    cfg = ToyConfig(d_model=16, d_mlp=32, n_heads=2)
-    vocab = Vocabulary()
-    model = ToyTransformer(cfg, vocab.size).eval()
-    with torch.no_grad():
-        model.pos.zero_()
-        for x in range(12):
-            row = torch.zeros(16)
-            row[0] = 5 * (-1) ** x
-            row[1], row[2] = 4 * math.cos(2 * math.pi * 4 * x / 12), 4 * math.sin(2 * math.pi * 4 * x / 12)
-            row[3], row[4] = math.cos(2 * math.pi * x / 12), math.sin(2 * math.pi * x / 12)
-            model.embed.weight[vocab.item("months", x)] = row
+    def row_of(x: int) -> torch.Tensor:
+        row = torch.zeros(16)
+        row[0] = 5 * (-1) ** x
+        row[1], row[2] = 4 * math.cos(2 * math.pi * 4 * x / 12), 4 * math.sin(2 * math.pi * 4 * x / 12)
+        row[3], row[4] = math.cos(2 * math.pi * x / 12), math.sin(2 * math.pi * x / 12)
+        return row
+
+    model, vocab = _model_with_planted_items("months", row_of)
     circle = find_circle(model, vocab, "months", 0)
     assert circle.frequency == 1
     assert abs(circle.basis[:, 3:5]).sum() > 1.9  # the plane is dims 3-4

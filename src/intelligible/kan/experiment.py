@@ -371,7 +371,8 @@ def _mlp_hidden_for(n_in: int, params: int) -> int:
     return max(2, int((-b + math.sqrt(b * b + 4 * (params - 1))) / 2))
 
 
-def _fit_mlp(model: torch.nn.Module, dataset: dict[str, Tensor], steps: int) -> float:
+def fit_mlp(model: torch.nn.Module, dataset: dict[str, Tensor], steps: int) -> float:
+    """Train a baseline network on `dataset` with `steps` LBFGS steps as `fit` takes them; its test RMSE."""
     optimizer = _lbfgs(model)
     x, y = dataset["train_input"], dataset["train_label"]
 
@@ -402,7 +403,7 @@ def function_table(cfg: ReproduceConfig) -> list[dict]:
             )
         kan_params = _kan_params(model)
         mlp = _mlp(n_var, _mlp_hidden_for(n_var, kan_params))
-        mlp_rmse = _fit_mlp(mlp, dataset, cfg.table_steps * len(cfg.table_grids))
+        mlp_rmse = fit_mlp(mlp, dataset, cfg.table_steps * len(cfg.table_grids))
         rows.append({
             "task": name, "formula": formula if formula != "special" else f"scipy.special.{name}(x0, x1)",
             "kan_width": [n_var, 5, 1], "kan_grid": cfg.table_grids[-1], "kan_params": kan_params,
