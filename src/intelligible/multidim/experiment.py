@@ -375,7 +375,6 @@ PRESETS = {
         max_clusters=500,
         cluster_steps=10_000,
         top_clusters=10,
-        train_toy=True,
         toy={"steps": 20_000, "max_seconds": 1800.0},
     ),  # fmt: skip
 }
@@ -626,8 +625,7 @@ def reproduce(preset: str = "quick", out_dir: str | Path = "runs/multidim") -> R
             "prompts); the same rotation in a random plane does not",
             paper_value="rotating the circle changes the modular answer (Mistral 7B, Llama 3 8B)",
             measured_value="not run in this preset", holds=None,
-            detail="the toy needs about 1,400 training steps (about 20 s on 2 cores) to learn the task, more than "
-                   "the quick preset's share; `intelligible multidim reproduce --preset paper` trains and tests it"))  # fmt: skip
+            detail="train_toy is off in this configuration; both presets train and test the toy"))  # fmt: skip
     tables["timings (s)"] = [{"part": k, "seconds": v} for k, v in timings.items()]
     report = Report(study="multidim", title="Multi-dimensional features: circles, reducibility, interventions",
                     preset=preset, claims=claims, figures=figures, tables=tables, notes=" ".join(notes),
