@@ -45,6 +45,8 @@ def test_bound_of_a_matrix_file_equals_the_built_in(tmp_path):
      (BoundConfig(fractions=(0.0,)), r"in \(0, 1\], got 0.0"),
      (BoundConfig(alpha=1.0), "alpha must lie strictly between 0 and 1"),
      (BoundConfig(method="guess"), "method must be auto, formula or search"),
+     (BoundConfig(redundancy=1.0), r"redundancy must be a share in \[0, 1\), got 1.0"),
+     (SweepConfig(redundancy=-0.5), r"redundancy must be a share in \[0, 1\), got -0.5"),
      (SweepConfig(lr_encoder=0.0), "lr_encoder must be a finite number above 0, got 0.0"),
      (SweepConfig(lr_decoder=-1.0), "lr_decoder must be a finite number above 0, got -1.0"),
      (SweepConfig(relations=("greater", "mod7")), "mod 7 needs k to divide n = 30"),
@@ -120,6 +122,29 @@ def test_sweep_goldilocks_and_phases_on_tiny_sizes():
     assert len(phased["trajectories"]["low_ratio"]["embeddings"]) == 2
 
 
+def test_the_correlated_claim_compares_critical_fractions():
+    from intelligible.geneft.experiment import _correlated_claim
+
+    uniform = {"relations": {"mod3": {"exact_critical": 0.1, "mlp_critical": 0.2}}}
+    later = {"fractions": [0.1, 0.5], "redundancy": 0.5,
+             "relations": {"mod3": {"exact_critical": 0.2, "mlp_critical": None}}}  # fmt: skip
+    claim = _correlated_claim(uniform, later)
+    assert claim.holds and "mod3 bound +0.100" in claim.measured_value and "mod3 MLP +0.300" in claim.measured_value
+    earlier = {**later, "relations": {"mod3": {"exact_critical": 0.2, "mlp_critical": 0.15}}}
+    assert not _correlated_claim(uniform, earlier).holds
+
+
+def test_a_correlated_sweep_reports_its_redundancy():
+    tiny = {"n": 6, "steps": 20, "eval_every": 20, "seeds": (0,), "width": 4, "decoder": "mlp"}
+    swept = sweep(SweepConfig(relations=("mod2",), fractions=(0.3, 0.7), redundancy=0.5, **tiny))
+    assert swept["redundancy"] == 0.5
+    uniform = sweep(SweepConfig(relations=("mod2",), fractions=(0.3, 0.7), **tiny))
+    assert (
+        swept["relations"]["mod2"]["curves"]["exact_bound"]
+        != uniform["relations"]["mod2"]["curves"]["exact_bound"]
+    )
+
+
 def test_presets():
     quick = preset_config("quick")
     quick.sweep.validate()
@@ -142,7 +167,7 @@ def test_reproduce_refuses_another_commands_run(tmp_path):
 @pytest.mark.slow(seconds=60)
 def test_quick_reproduction(tmp_path):
     report = reproduce("quick", tmp_path)
-    assert len(report.claims) == 9
+    assert len(report.claims) == 10
     assert {"accuracy against data fraction", "phase diagram", "repon trajectories"} <= set(report.figures)
     for path in report.figures.values():
         assert path.is_file() and path.stat().st_size > 1000
@@ -153,6 +178,10 @@ def test_quick_reproduction(tmp_path):
 
     assert claim("C = a^2/(2 eta_A)").holds and claim("p_r matches a Monte Carlo").holds
     assert claim("the generalisation/memorisation boundary").holds is not None
+    # the exact bound on correlated sets comes later for both relations (a property of the closure, not of training)
+    assert "mod3 bound +" in claim("correlated data delays").measured_value
+    assert "greater bound +" in claim("correlated data delays").measured_value
+    assert any(title.startswith("correlated data") for title in report.tables)
 
 
 def test_preset_overrides_keep_validation():

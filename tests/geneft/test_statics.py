@@ -22,12 +22,15 @@ from intelligible.geneft.statics import (
     automorphism_count,
     balls_in_buckets,
     brute_force_automorphism_count,
+    check_redundancy,
     closure,
+    correlated_split,
     critical_fraction,
     description_bits,
     exact_bound,
     monte_carlo_bound,
     search_automorphism_count,
+    training_split,
 )
 
 
@@ -176,3 +179,54 @@ def test_bad_relations_are_one_line_errors(tmp_path):
     assert relation.n == 3 and automorphism_count(relation) == 2
     for error in (ConfigError, DataError):
         assert "\n" not in str(error)
+
+
+# ---------------------------------------------------------------------------------------------
+# correlated training sets
+
+
+def test_a_correlated_split_of_redundancy_zero_is_the_uniform_split():
+    relation = get_relation("mod3", 12)
+    for seed in (0, 7):
+        np.testing.assert_array_equal(correlated_split(relation, 0.3, seed, 0.0), split_pairs(12, 0.3, seed))
+        np.testing.assert_array_equal(training_split(relation, 0.3, seed), split_pairs(12, 0.3, seed))
+
+
+@pytest.mark.parametrize("name", ["mod3", "greater", "bipartite4"])
+def test_a_correlated_split_is_a_seeded_set_of_the_right_size(name):
+    relation = get_relation(name, 12)
+    first = correlated_split(relation, 0.4, 3, 0.6)
+    assert len(first) == 58 and len(np.unique(first)) == 58 and (np.diff(first) > 0).all()
+    assert first.min() >= 0 and first.max() < 144
+    np.testing.assert_array_equal(first, correlated_split(relation, 0.4, 3, 0.6))
+    assert not np.array_equal(first, correlated_split(relation, 0.4, 4, 0.6))
+
+
+def test_correlated_sets_determine_less_and_their_bound_comes_later():
+    relation = get_relation("mod3", 15)
+    fractions = [0.05, 0.1, 0.2, 0.3]
+    uniform = monte_carlo_bound(relation, fractions, seeds=range(6))
+    correlated = monte_carlo_bound(relation, fractions, seeds=range(6), redundancy=0.7)
+    for u, c in zip(uniform, correlated):
+        assert c["determined"] <= u["determined"] + 1e-12
+    assert sum(u["determined"] - c["determined"] for u, c in zip(uniform, correlated)) > 0.2
+    # at full redundancy almost nothing new is drawn once the closure has something left to repeat
+    index = correlated_split(relation, 0.2, 0, 0.95)
+    assert exact_bound(relation, index).determined < exact_bound(relation, split_pairs(15, 0.2, 0)).determined
+
+
+def test_a_relation_without_axioms_draws_uniformly_when_correlated():
+    rng = np.random.default_rng(1)
+    relation = matrix_relation(rng.random((8, 8)) < 0.5)
+    assert relation.axioms() == ()  # a random matrix obeys none of the axioms
+    index = correlated_split(relation, 0.5, 0, 0.9)
+    assert len(index) == 32
+    assert exact_bound(relation, index).test_determined == 0.0
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, 1.5, math.nan, math.inf, "half", True, None])
+def test_a_bad_redundancy_is_a_one_line_error(bad):
+    with pytest.raises(ConfigError, match=r"redundancy must be a share in \[0, 1\)"):
+        check_redundancy(bad)
+    with pytest.raises(ConfigError, match="redundancy"):
+        monte_carlo_bound(get_relation("mod3", 6), [0.5], redundancy=bad)

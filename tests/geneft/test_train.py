@@ -129,3 +129,21 @@ def test_chunks_of_a_batch_train_like_the_whole_batch():
         assert a.run == b.run and a.final_loss == pytest.approx(b.final_loss, rel=1e-5)
     np.testing.assert_allclose(whole[3].embeddings[-1], chunked[3].embeddings[-1], rtol=1e-5)
     assert chunked[2].embeddings == []
+
+
+def test_a_correlated_run_trains_on_its_correlated_split_in_both_trainers():
+    from intelligible.geneft.statics import correlated_split
+
+    relation = get_relation("mod3", 9)
+    spec = ModelSpec(n=9, depth=2, width=6)
+    runs = [RunSpec(0, 0.4, 0.02, 0.02, redundancy=0.6), RunSpec(0, 0.4, 0.02, 0.02)]
+    together = train_batched(relation, spec, runs, 30, eval_every=30)
+    for run, result in zip(runs, together):
+        alone = train_single(relation, spec, run, 30, eval_every=30)
+        assert result.final_loss == pytest.approx(alone.final_loss, rel=1e-4)
+    assert together[0].final_loss != pytest.approx(together[1].final_loss)
+    # the training accuracy is measured on the correlated split's pairs: fitting exactly those pairs
+    index = correlated_split(relation, 0.4, 0, 0.6)
+    assert len(index) == 32
+    with pytest.raises(ConfigError, match="redundancy must be a share"):
+        train_batched(relation, spec, [RunSpec(0, 0.4, 0.02, 0.02, redundancy=1.0)], 5)

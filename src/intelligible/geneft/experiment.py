@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from intelligible.geneft.repon import (
     monte_carlo_collisions,
     simulate,
 )
-from intelligible.geneft.statics import accuracy_bound, bound_summary, monte_carlo_bound
+from intelligible.geneft.statics import accuracy_bound, bound_summary, check_redundancy, monte_carlo_bound
 from intelligible.geneft.train import (
     MAX_STEPS,
     RunResult,
@@ -173,6 +173,7 @@ class BoundConfig:
     fractions: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)
     mc_seeds: int = 8  # training sets drawn per fraction for the exact bound
     method: str = "auto"  # |Aut|: auto, formula (built-in relations), search (any matrix)
+    redundancy: float = 0.0  # share of draws that repeat what earlier pairs determine (correlated data)
 
     def validate(self) -> Relation:
         """Check every field and return the relation."""
@@ -183,6 +184,7 @@ class BoundConfig:
         for f in self.fractions:
             check_fraction(f, "fractions")
         _check_int("mc_seeds", self.mc_seeds, 1, MAX_SEEDS)
+        check_redundancy(self.redundancy)
         if self.method not in ("auto", "formula", "search"):
             raise ConfigError(f"method must be auto, formula or search, got {shown(self.method)}")
         relation = resolve_relation(self.relation, self.n)
@@ -198,7 +200,10 @@ def bound(config: BoundConfig) -> dict:
     relation = config.validate()
     summary = bound_summary(relation, config.alpha, config.method)
     n_pairs = relation.n**2
-    mc = monte_carlo_bound(relation, list(config.fractions), seeds=tuple(range(config.mc_seeds)))
+    mc = monte_carlo_bound(
+        relation, list(config.fractions), seeds=tuple(range(config.mc_seeds)), redundancy=config.redundancy
+    )
+    summary["redundancy"] = config.redundancy
     for row in mc:
         row["f_ub"] = float(
             accuracy_bound(row["fraction"], summary["bits"], n_pairs, relation.positive_fraction)
@@ -216,6 +221,11 @@ def describe_bound(summary: dict) -> str:
         f"p_c (alpha = {summary['alpha']:g}) = {summary['critical_fraction']:.4f}",
         "fraction   f_UB    exact bound (test acc)   determined",
     ]
+    if summary.get("redundancy"):
+        lines.insert(
+            -1,
+            f"training sets: correlated, {summary['redundancy']:g} of the draws redundant (f_UB assumes uniform)",
+        )
     for row in summary["by_fraction"]:
         lines.append(
             f"{row['fraction']:<9g} {row['f_ub']:.4f}  {row['test_accuracy_bound']:.4f} +- {row['test_accuracy_bound_std']:.4f}"
@@ -239,11 +249,13 @@ class SweepConfig(ModelConfig):
     decoder: str = "both"
     lr_encoder: float = 1e-2
     lr_decoder: float = 1e-2
+    redundancy: float = 0.0  # share of draws that repeat what earlier pairs determine (correlated data)
 
     def validate(self) -> list[Relation]:
         """Check every field and return the relations."""
         self.validate_model()
         _check_alpha(self.alpha)
+        check_redundancy(self.redundancy)
         if not self.relations:
             raise ConfigError("relations must name at least one relation, e.g. --relations mod3,greater")
         if not self.fractions:
@@ -304,7 +316,9 @@ def sweep(config: SweepConfig, relations: list[Relation] | None = None) -> dict:
         for decoder in config.decoders(relation):
             for fraction in config.fractions:
                 for seed in config.seeds:
-                    run = RunSpec(seed, float(fraction), config.lr_encoder, config.lr_decoder)
+                    run = RunSpec(
+                        seed, float(fraction), config.lr_encoder, config.lr_decoder, config.redundancy
+                    )
                     batches.setdefault(decoder, []).append((relation, run))
     trained: dict[tuple[str, str, float, int], RunResult] = {}
     for decoder, everything in batches.items():
@@ -319,7 +333,9 @@ def sweep(config: SweepConfig, relations: list[Relation] | None = None) -> dict:
     rows, per_relation = [], {}
     for relation in relations:
         summary = bound_summary(relation, config.alpha)
-        mc = monte_carlo_bound(relation, list(config.fractions), seeds=config.seeds)
+        mc = monte_carlo_bound(
+            relation, list(config.fractions), seeds=config.seeds, redundancy=config.redundancy
+        )
         entry = {**{k: summary[k] for k in ("bits", "critical_fraction", "positive_fraction", "axioms")}}
         curves: dict[str, list[float]] = {}
         for kind in ("mlp", "ideal"):
@@ -349,7 +365,7 @@ def sweep(config: SweepConfig, relations: list[Relation] | None = None) -> dict:
                     row[f"{kind}_test_std"] = round(curves[f"{kind}_std"][i], 4)
             rows.append(row)
     return {"fractions": [float(f) for f in config.fractions], "relations": per_relation, "rows": rows,
-            "threshold": config.threshold, "n_seeds": len(config.seeds)}  # fmt: skip
+            "threshold": config.threshold, "n_seeds": len(config.seeds), "redundancy": config.redundancy}  # fmt: skip
 
 
 def beats_bound(entry: dict, kind: str, n_seeds: int, slack: float = 0.01) -> float:
@@ -593,6 +609,15 @@ class Preset:
     phases: PhasesConfig
     repon_samples: int = 4000
     notes: list[str] = field(default_factory=list)
+    # correlated data: the sweep's MLP runs on these relations again with this share of redundant draws
+    correlated_relations: tuple[str, ...] = ("mod3", "greater")
+    redundancy: float = 0.5
+
+    def correlated(self) -> SweepConfig:
+        """The sweep on correlated training sets (MLP only; same fractions, seeds and training)."""
+        return replace(
+            self.sweep, relations=self.correlated_relations, decoder="mlp", redundancy=self.redundancy
+        )
 
 
 def preset_config(preset: str) -> Preset:
@@ -627,21 +652,32 @@ def reproduce(preset: str = "quick", out_dir: str | Path = "runs/geneft") -> Rep
     relations = config.sweep.validate()
     gold_relation = config.goldilocks.validate()
     phase_relation = config.phases.validate()
+    correlated_config = config.correlated()
+    correlated_relations = correlated_config.validate()
     resolved = {"sweep": config.sweep, "goldilocks": config.goldilocks, "phases": config.phases,
-                "repon_samples": config.repon_samples}  # fmt: skip
+                "repon_samples": config.repon_samples, "correlated": correlated_config}  # fmt: skip
     RunDir.check(out_dir, resolved, 0, kind="geneft-reproduce", rerunnable=True)
     from intelligible.geneft import plot  # matplotlib: only once the folder is known to be usable
 
     start = time.perf_counter()
     run = RunDir.create(out_dir, resolved, 0, kind="geneft-reproduce", rerunnable=True)
     swept = sweep(config.sweep, relations)
+    correlated = sweep(correlated_config, correlated_relations)
     depth_rows = goldilocks(config.goldilocks, gold_relation)
     phased = phases(config.phases, phase_relation)
     repon = repon_checks(samples=config.repon_samples)
     run.write_json(
-        "results.json", {"sweep": swept, "goldilocks": depth_rows, "phases": phased, "repon": repon}
+        "results.json",
+        {
+            "sweep": swept,
+            "correlated": correlated,
+            "goldilocks": depth_rows,
+            "phases": phased,
+            "repon": repon,
+        },
     )
     claims = _claims(swept, depth_rows, phased, repon)
+    claims.insert(3, _correlated_claim(swept, correlated))
     report = Report(study="geneft", title="GenEFT: statics and dynamics of generalisation", preset=preset,
                     claims=claims, notes=_notes(preset, config))  # fmt: skip
     report.figures["accuracy against data fraction"] = run.save_figure(
@@ -658,6 +694,9 @@ def reproduce(preset: str = "quick", out_dir: str | Path = "runs/geneft") -> Rep
          "ideal decoder": _round(e.get("ideal_critical")), "MLP": _round(e.get("mlp_critical"))}
         for name, e in swept["relations"].items()
     ]  # fmt: skip
+    report.tables[f"correlated data (redundancy {correlated['redundancy']:g})"] = _correlated_rows(
+        swept, correlated
+    )
     report.tables["Goldilocks"] = depth_rows
     report.tables["repon p_r against Monte Carlo"] = repon["rows"]
     report.tables["repon p_r against trained networks"] = [
@@ -667,6 +706,49 @@ def reproduce(preset: str = "quick", out_dir: str | Path = "runs/geneft") -> Rep
     report.elapsed_s = round(time.perf_counter() - start, 1)
     report.save(out_dir)
     return report
+
+
+def _correlated_rows(swept: dict, correlated: dict) -> list[dict]:
+    """Critical fractions of the exact bound and the MLP on uniform and on correlated training sets."""
+    rows = []
+    for name, e in correlated["relations"].items():
+        base = swept["relations"].get(name, {})
+        rows.append({"relation": name, "p_c": round(e["critical_fraction"], 4),
+                     "exact bound, uniform": _round(base.get("exact_critical")),
+                     "exact bound, correlated": _round(e.get("exact_critical")),
+                     "MLP, uniform": _round(base.get("mlp_critical")), "MLP, correlated": _round(e.get("mlp_critical"))})  # fmt: skip
+    return rows
+
+
+def _delay(uniform: float | None, correlated: float | None, last: float) -> float:
+    """How much later a curve reaches the threshold on correlated data; `never` counts as the last
+    fraction tried (so a delay is a lower estimate when the correlated curve never gets there)."""
+    return (last if correlated is None else correlated) - (last if uniform is None else uniform)
+
+
+def _correlated_claim(swept: dict, correlated: dict) -> Claim:
+    """Correlated data delays generalisation: the critical fractions of the exact bound and of the MLP
+    are later on training sets with redundant draws than on uniform ones."""
+    last = correlated["fractions"][-1]
+    parts, later, total = [], 0, 0
+    for name, e in correlated["relations"].items():
+        base = swept["relations"].get(name)
+        if base is None:
+            continue
+        for kind, key in (("bound", "exact_critical"), ("MLP", "mlp_critical")):
+            delay = _delay(base.get(key), e.get(key), last)
+            total += 1
+            later += delay > 0
+            parts.append(f"{name} {kind} {delay:+.3f}")
+    return Claim(
+        f"correlated data delays generalisation (redundancy {correlated['redundancy']:g}: that share of the "
+        "draws repeats what earlier pairs determine)",
+        "later critical fraction for the exact bound and the MLP",
+        f"later in {later}/{total}: " + ", ".join(parts),
+        total > 0 and later == total,
+        "delay = critical fraction on correlated sets minus on uniform ones (same fractions, seeds and training); "
+        "a curve that never reaches the threshold counts as the last fraction tried",
+    )
 
 
 def _round(value: float | None, digits: int = 3) -> float | str:

@@ -7,6 +7,9 @@
   into the paper's estimates.
 - `closure` and `monte_carlo_bound`: the exact bound: close a sampled set of pairs under the
   relation's axioms and count what is determined; an undetermined pair is scored as a blind guess.
+- `correlated_split` and `training_split`: training sets whose pairs carry overlapping information
+  (a share `redundancy` of the draws is a pair the earlier ones already determine): correlated data,
+  which should delay generalisation for the bound and for the networks alike.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 
 from intelligible.core.config import shown
 from intelligible.core.errors import ConfigError
-from intelligible.geneft.data import check_fraction, split_pairs
+from intelligible.geneft.data import check_fraction, split_pairs, train_count
 from intelligible.geneft.relations import AXIOMS, Relation
 
 # ---------------------------------------------------------------------------------------------
@@ -326,18 +329,78 @@ def exact_bound(
     )
 
 
+def check_redundancy(value: object) -> float:
+    """A redundancy: the share of training draws that repeat known information, in [0, 1)."""
+    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not 0.0 <= value < 1.0:
+        raise ConfigError(f"redundancy must be a share in [0, 1), got {shown(value)}")
+    return float(value)
+
+
+def correlated_split(
+    relation: Relation, fraction: float, seed: int, redundancy: float, axioms: tuple[str, ...] | None = None
+) -> np.ndarray:
+    """A training set of `fraction` of the pairs whose draws are correlated: pairs are added one at a
+    time; with probability `redundancy` the next is drawn among the pairs the axioms already determine
+    from those drawn so far (it tells a learner nothing new), otherwise uniformly among the rest. When
+    nothing determined is left to draw (or the relation has no axioms) the draw is uniform. Sorted
+    indices into the n^2 pairs, a function of (relation, fraction, seed, redundancy)."""
+    check_fraction(fraction)
+    redundancy = check_redundancy(redundancy)
+    n = relation.n
+    if redundancy == 0.0:
+        return split_pairs(n, fraction, seed)  # the uniform split the trainer uses, bit for bit
+    axioms = relation.axioms() if axioms is None else tuple(axioms)
+    truth = relation.matrix.reshape(-1)
+    rng = np.random.Generator(np.random.PCG64([int(seed), n, 0x6F, int(round(redundancy * 1e6))]))
+    order = rng.permutation(n * n)  # the uniform draws, in turn
+    drawn = np.zeros(n * n, dtype=bool)
+    known_true = np.zeros(n * n, dtype=bool)
+    known_false = np.zeros(n * n, dtype=bool)
+    determined = np.zeros(n * n, dtype=bool)
+    position = 0
+    for _ in range(train_count(n, fraction)):
+        redundant = np.flatnonzero(determined & ~drawn)
+        if len(redundant) and rng.random() < redundancy:
+            pair = int(redundant[rng.integers(len(redundant))])
+        else:
+            while drawn[order[position]]:
+                position += 1
+            pair = int(order[position])
+        drawn[pair] = True
+        if not determined[pair]:  # a pair the closure already holds leaves the closure as it is
+            known_true[pair], known_false[pair] = truth[pair], not truth[pair]
+            true, false = closure(known_true.reshape(n, n), known_false.reshape(n, n), axioms)
+            determined = (true | false).reshape(-1)
+            determined[drawn] = True
+    return np.flatnonzero(drawn)
+
+
+def training_split(relation: Relation, fraction: float, seed: int, redundancy: float = 0.0) -> np.ndarray:
+    """The training pairs of one run: the uniform split, or a correlated one when redundancy > 0."""
+    if redundancy == 0.0:
+        return split_pairs(relation.n, fraction, seed)
+    return correlated_split(relation, fraction, seed, redundancy)
+
+
 def monte_carlo_bound(
     relation: Relation,
     fractions: list[float] | tuple[float, ...],
     seeds: list[int] | tuple[int, ...] = (0, 1, 2, 3),
     axioms: tuple[str, ...] | None = None,
+    redundancy: float = 0.0,
 ) -> list[dict]:
     """The exact bound at each fraction, averaged over the training sets of `seeds` (the same splits
-    the trainer uses): rows {fraction, determined, test_determined, test_accuracy_bound, ..._std}."""
+    the trainer uses, correlated when `redundancy` > 0): rows {fraction, determined, test_determined,
+    test_accuracy_bound, ..._std}."""
+    check_redundancy(redundancy)
     rows = []
     for fraction in fractions:
         check_fraction(fraction)
-        samples = [exact_bound(relation, split_pairs(relation.n, fraction, seed), axioms) for seed in seeds]
+        samples = [
+            exact_bound(relation, training_split(relation, fraction, seed, redundancy), axioms)
+            for seed in seeds
+        ]
         row: dict = {"fraction": float(fraction)}
         for key in ("determined", "test_determined", "test_accuracy_bound"):
             values = np.array([getattr(s, key) for s in samples])

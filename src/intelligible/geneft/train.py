@@ -26,7 +26,7 @@ from intelligible.core.config import shown
 from intelligible.core.errors import ConfigError
 from intelligible.core.memory import check_fits
 from intelligible.core.progress import progress
-from intelligible.geneft.data import check_fraction, split_pairs, train_count
+from intelligible.geneft.data import check_fraction, train_count
 from intelligible.geneft.model import (
     MAX_DEPTH,
     ModelSpec,
@@ -37,6 +37,7 @@ from intelligible.geneft.model import (
     stack_params,
 )
 from intelligible.geneft.relations import Relation
+from intelligible.geneft.statics import check_redundancy, training_split
 
 PHASES = ("generalisation", "grokking", "memorisation", "confusion")
 MAX_STEPS = 10_000_000
@@ -51,12 +52,14 @@ FUSED_BLOCK = 50
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training run: its seed (initialisation and data split), data fraction and learning rates."""
+    """One training run: its seed (initialisation and data split), data fraction and learning rates;
+    `redundancy` > 0 draws a correlated training set (`statics.correlated_split`)."""
 
     seed: int
     fraction: float
     lr_encoder: float
     lr_decoder: float
+    redundancy: float = 0.0
 
 
 @dataclass
@@ -117,14 +120,17 @@ def classify(result: RunResult, threshold: float = 0.9, generalisation_steps: in
     return result
 
 
-def _splits(n: int, runs: list[RunSpec]) -> list[np.ndarray]:
-    """Each run's training pairs; a grid repeats a few (fraction, seed) many times, each drawn once."""
-    drawn: dict[tuple[float, int], np.ndarray] = {}
-    for run in runs:
-        key = (run.fraction, run.seed)
+def _splits(relations: list[Relation], runs: list[RunSpec]) -> list[np.ndarray]:
+    """Each run's training pairs; a grid repeats a few (fraction, seed) many times, each drawn once
+    (a correlated split depends on the relation too)."""
+    drawn: dict[tuple, np.ndarray] = {}
+    keys = []
+    for relation, run in zip(relations, runs):
+        key = (run.fraction, run.seed, run.redundancy) + ((relation.name,) if run.redundancy else ())
         if key not in drawn:
-            drawn[key] = split_pairs(n, run.fraction, run.seed)
-    return [drawn[(run.fraction, run.seed)] for run in runs]
+            drawn[key] = training_split(relation, run.fraction, run.seed, run.redundancy)
+        keys.append(key)
+    return [drawn[key] for key in keys]
 
 
 def _batch_data(
@@ -133,7 +139,7 @@ def _batch_data(
     """Per-model training pairs (B, P) padded with pair 0, their weights (B, P) (1/count, 0 for padding),
     the (B, n^2) training masks and the (B, n^2) labels of all pairs."""
     n = relations[0].n
-    splits = _splits(n, runs)
+    splits = _splits(relations, runs)
     width = max(len(s) for s in splits)
     pairs = torch.zeros(len(runs), width, dtype=torch.long)
     weights = torch.zeros(len(runs), width)
@@ -207,6 +213,7 @@ def train_batched(
         check_fraction(run.fraction)
         check_learning_rate(run.lr_encoder, "lr_encoder")
         check_learning_rate(run.lr_decoder, "lr_decoder")
+        check_redundancy(run.redundancy)
     target = check_device(device)
     fused = _pick_engine(engine, spec, target)
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
@@ -280,7 +287,7 @@ def _train_fused(
     n, d, width = spec.n, spec.embed_dim, spec.width
     depth_of = np.array(depths if depths is not None else [spec.depth] * len(runs), dtype=np.int64)
     sizes = np.array([_fused.layout_size(n, d, spec.combined_dim, int(k), width) for k in depth_of], np.int64)
-    splits = _splits(n, runs)
+    splits = _splits(relations, runs)
     most = max(len(s) for s in splits)
     models = len(runs)
     threads = min(threads or torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS, models)
@@ -474,8 +481,9 @@ def train_single(
     check_fraction(run.fraction)
     check_learning_rate(run.lr_encoder, "lr_encoder")
     check_learning_rate(run.lr_decoder, "lr_decoder")
+    check_redundancy(run.redundancy)
     n = relation.n
-    train_index = torch.from_numpy(split_pairs(n, run.fraction, run.seed))
+    train_index = torch.from_numpy(training_split(relation, run.fraction, run.seed, run.redundancy))
     labels = torch.from_numpy(relation.matrix.reshape(-1).astype(np.float32))
     mask = torch.zeros(n * n, dtype=torch.bool)
     mask[train_index] = True
