@@ -19,6 +19,7 @@ from torch import Tensor
 
 from intelligible.core.config import config_to_dict, shown, to_jsonable
 from intelligible.core.errors import ConfigError, DataError
+from intelligible.core.optim import LBFGS
 from intelligible.core.report import Claim, Report
 from intelligible.core.runs import RunDir, atomic_write_text, ensure_writable_dir
 from intelligible.core.seeding import seed_everything
@@ -349,10 +350,10 @@ TABLE_TASKS: list[tuple[str, str, int, list[tuple[float, float]]]] = [
 ]
 
 
-def _lbfgs(model: torch.nn.Module) -> torch.optim.LBFGS:
-    """LBFGS as the paper and `fit` use it: strong Wolfe line search, history 10, no early stop."""
-    return torch.optim.LBFGS(model.parameters(), lr=1.0, history_size=10, line_search_fn="strong_wolfe",
-                             tolerance_grad=1e-32, tolerance_change=1e-32)  # fmt: skip
+def _lbfgs(model: torch.nn.Module) -> LBFGS:
+    """LBFGS as `fit` uses it: strong Wolfe line search, history 10, no early stop."""
+    return LBFGS(model.parameters(), lr=1.0, history_size=10, line_search_fn="strong_wolfe",
+                 tolerance_grad=1e-32, tolerance_change=1e-32)  # fmt: skip
 
 
 def _mlp(n_in: int, hidden: int, depth: int = 2) -> torch.nn.Module:

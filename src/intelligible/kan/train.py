@@ -17,6 +17,7 @@ from torch import Tensor
 from intelligible.core.config import shown
 from intelligible.core.errors import ConfigError, DataError
 from intelligible.core.memory import check_fits
+from intelligible.core.optim import LBFGS
 from intelligible.core.progress import progress
 from intelligible.core.runs import interrupt_guard
 from intelligible.kan.model import KAN
@@ -281,7 +282,9 @@ def fit(
     n = x_train.shape[0]
     batch = n if cfg.batch == -1 else min(cfg.batch, n)
     if cfg.opt == "LBFGS":
-        optimizer = torch.optim.LBFGS(
+        # our LBFGS: torch's drops curvature pairs with y.s < 1e-10, which stalls float64 fits near a
+        # good solution (intelligible.core.optim; issue 20)
+        optimizer = LBFGS(
             model.parameters(), lr=cfg.lr, history_size=10, line_search_fn="strong_wolfe",
             tolerance_grad=1e-32, tolerance_change=1e-32,
         )  # fmt: skip
