@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import csv
 import io
+import json
 import math
 import re
 import shutil
@@ -107,8 +108,10 @@ def feynman_tasks(path: Path = FEYNMAN_CSV, max_variables: int = MAX_VARIABLES) 
     return tasks
 
 
-def suite() -> list[Task]:
-    return feynman_tasks() + SPECIALS
+def suite(feynman_max: int = 0) -> list[Task]:
+    """The Feynman equations (the first `feynman_max` in database order when > 0) and SPECIALS."""
+    feynman = feynman_tasks()
+    return (feynman[:feynman_max] if feynman_max > 0 else feynman) + SPECIALS
 
 
 def truth(task: Task) -> sympy.Expr:
@@ -344,9 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="", help="results file (default benchmarks/results/kan_suite.json)")
     parser.add_argument("--no-write", action="store_true", help="print only; write no results file")
     parser.add_argument("--list", action="store_true", help="list the suite's functions and exit")
+    parser.add_argument("--feynman-max", type=int, default=0,
+                        help="only the first N Feynman equations in database order (default 0: all)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.feynman_max < 0:
+        parser.error(f"--feynman-max must be >= 0, got {args.feynman_max}")
 
-    tasks = suite()
+    tasks = suite(args.feynman_max)
     if args.list:
         for task in tasks:
             print(f"{task.name:>10}  n={task.n_var}  {task.formula}  {list(task.ranges)}")
@@ -384,16 +391,26 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(task, seeds, args.steps, impls, symbolic) for task in chosen]
     start = time.perf_counter()
     rows: list[dict] = []
+    # every finished function is appended here at once, so a run cut short keeps what it measured
+    partial = (
+        None
+        if args.no_write
+        else Path(str(out or results_file.RESULTS_DIR / "kan_suite.json") + ".partial.jsonl")
+    )
     if args.workers == 1:
         single_thread_worker()
-        for job in jobs:
-            rows.append(run_task(*job))
-            _print_row(rows[-1])
+        finished = (run_task(*job) for job in jobs)
     else:
-        with ProcessPoolExecutor(args.workers, initializer=single_thread_worker) as pool:
-            for row in pool.map(_run, jobs):
-                rows.append(row)
-                _print_row(row)
+        pool = ProcessPoolExecutor(args.workers, initializer=single_thread_worker)
+        finished = pool.map(_run, jobs)
+    for row in finished:
+        rows.append(row)
+        _print_row(row)
+        if partial is not None:
+            with partial.open("a") as handle:
+                handle.write(json.dumps(row, default=float) + "\n")
+    if args.workers > 1:
+        pool.shutdown()
     targets, summary = summarise(rows)
     for target in targets:
         print(
@@ -406,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
         "budget": {"width": f"[n, {HIDDEN}, 1]", "grid": GRID, "k": K, "opt": "LBFGS", "steps": args.steps,
                    "seeds": seeds, "train_num": TRAIN_NUM, "test_num": TEST_NUM, "dtype": "float64",
                    "symbolic": {k: v for k, v in vars(DiscoverConfig(steps=args.steps)).items() if k != "seed"}},
-        "suite_rule": f"AI Feynman equations with at most {MAX_VARIABLES} variables (database ranges) + SPECIALS",
+        "suite_rule": (f"the first {args.feynman_max} " if args.feynman_max else "all ")
+        + f"AI Feynman equations with at most {MAX_VARIABLES} variables, in database order (database ranges) + SPECIALS",
         "elapsed_s": round(time.perf_counter() - start, 1),
         **summary,
         "rows": rows,
@@ -422,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
                 results_file.RESULTS_DIR = saved
     else:
         path = write_results("kan_suite", command.strip(), targets, measurements)
+    if partial is not None:
+        partial.unlink(missing_ok=True)
     print(f"wrote {path}")
     return 0
 
