@@ -46,7 +46,12 @@ def test_discover_recovers_a_sum_with_a_product_with_the_documented_defaults():
     # Seeds 0 and 1 of 0-2 recover it exactly (docs/kan.md); seed 2 keeps extra edges after pruning.
     dataset = create_dataset(lambda x: torch.sin(x[:, 0]) * x[:, 1] + x[:, 2] ** 2, n_var=3, seed=0,
                              dtype=torch.float64, train_num=1000, test_num=1000)  # fmt: skip
-    result = discover(KAN([3, [1, 1], 1], seed=0).double(), dataset, DiscoverConfig(seed=0))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as measured: the recipe is chaotic in the last bits of torch's sums
+    try:
+        result = discover(KAN([3, [1, 1], 1], seed=0).double(), dataset, DiscoverConfig(seed=0))
+    finally:
+        torch.set_num_threads(threads)
     x0, x1, x2 = sympy.symbols("x0 x1 x2")
     snapped, moved = snap_constants(result.raw, tol=1e-3)
     assert moved < 1e-3 and same_expression(snapped, sympy.sin(x0) * x1 + x2**2), result.raw
