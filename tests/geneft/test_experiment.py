@@ -129,7 +129,11 @@ def test_the_correlated_claim_compares_critical_fractions():
     later = {"fractions": [0.1, 0.5], "redundancy": 0.5,
              "relations": {"mod3": {"exact_critical": 0.2, "mlp_critical": None}}}  # fmt: skip
     claim = _correlated_claim(uniform, later)
-    assert claim.holds and "mod3 bound +0.100" in claim.measured_value and "mod3 MLP +0.300" in claim.measured_value
+    assert (
+        claim.holds
+        and "mod3 bound +0.100" in claim.measured_value
+        and "mod3 MLP +0.300" in claim.measured_value
+    )
     earlier = {**later, "relations": {"mod3": {"exact_critical": 0.2, "mlp_critical": 0.15}}}
     assert not _correlated_claim(uniform, earlier).holds
 
