@@ -378,8 +378,6 @@ def correlated_split(
 
 def training_split(relation: Relation, fraction: float, seed: int, redundancy: float = 0.0) -> np.ndarray:
     """The training pairs of one run: the uniform split, or a correlated one when redundancy > 0."""
-    if redundancy == 0.0:
-        return split_pairs(relation.n, fraction, seed)
     return correlated_split(relation, fraction, seed, redundancy)
 
 
