@@ -54,7 +54,9 @@ FEYNMAN_CSV = Path(__file__).parent / "data" / "feynman_equations.csv"
 MAX_VARIABLES = 4
 HIDDEN, GRID, K = 5, 5, 3
 TRAIN_NUM = TEST_NUM = 1000
-IMPLS = ("ours", "pykan", "mlp")
+# ours_pykan_init: ours started from pykan's initial draws (KAN(init="pykan")), the same start as
+# pykan's network with the same seed, so ours vs pykan is the fit alone, seed by seed
+IMPLS = ("ours", "pykan", "mlp", "ours_pykan_init")
 
 
 @dataclass(frozen=True)
@@ -177,8 +179,10 @@ def fit_accuracy(impl: str, task: Task, dataset: dict, seed: int, steps: int) ->
     """Test RMSE after `steps` LBFGS steps (each library's default grid updates) and seconds taken."""
     start = time.perf_counter()
     try:
-        if impl == "ours":
-            model = KAN([task.n_var, HIDDEN, 1], grid=GRID, k=K, seed=seed).double()
+        if impl in ("ours", "ours_pykan_init"):
+            init = "pykan" if impl == "ours_pykan_init" else "coefficients"
+            # built in the default dtype (float64 here, as pykan's): the draws are then pykan's own
+            model = KAN([task.n_var, HIDDEN, 1], grid=GRID, k=K, seed=seed, init=init).double()
             fit(model, dataset, FitConfig(steps=steps, seed=seed), show_progress=False)
         elif impl == "pykan":
             model = _pykan(task.n_var, seed)
@@ -264,8 +268,16 @@ def _median(values: list[float]) -> float:
     return statistics.median(finite) if finite else math.nan
 
 
-def run_task(task: Task, seeds: list[int], steps: int, impls: tuple[str, ...], symbolic: bool) -> dict:
-    """Every implementation and seed on one function; medians over seeds."""
+def run_task(
+    task: Task,
+    seeds: list[int],
+    steps: int,
+    impls: tuple[str, ...],
+    symbolic: tuple[str, ...],
+    symbolic_seeds: list[int],
+) -> dict:
+    """The accuracy fits of `impls` and the symbolic pipelines of `symbolic` on one function; medians
+    over seeds."""
     torch.set_default_dtype(torch.float64)  # pykan builds its parameters in the default dtype
     dataset = dataset_for(task)
     row: dict = {"task": task.name, "formula": task.formula if not task.special else f"scipy.special.{task.special}",
@@ -274,18 +286,43 @@ def run_task(task: Task, seeds: list[int], steps: int, impls: tuple[str, ...], s
     for impl in impls:
         runs = [fit_accuracy(impl, task, dataset, seed, steps) for seed in seeds]
         row[impl] = {"test_rmse": _median([r["test_rmse"] for r in runs]), "per_seed": runs}
-    if "ours" in impls and "pykan" in impls:
-        row["ratio_ours_pykan"] = row["ours"]["test_rmse"] / row["pykan"]["test_rmse"]
-    if symbolic:
-        for impl, pipeline in (("ours", symbolic_ours), ("pykan", symbolic_pykan)):
-            if impl in impls:
-                runs = [pipeline(task, dataset, seed, steps) for seed in seeds]
-                row[f"symbolic_{impl}"] = {
-                    "recovered_seeds": sum(bool(r["equals_truth"]) for r in runs),
-                    "test_rmse": _median([r["test_rmse"] for r in runs]),
-                    "per_seed": runs,
-                }
+    _ratio(row)
+    for impl, pipeline in (("ours", symbolic_ours), ("pykan", symbolic_pykan)):
+        if impl in symbolic:
+            runs = [pipeline(task, dataset, seed, steps) for seed in symbolic_seeds]
+            row[f"symbolic_{impl}"] = {
+                "recovered_seeds": sum(bool(r["equals_truth"]) for r in runs),
+                "test_rmse": _median([r["test_rmse"] for r in runs]),
+                "seeds": symbolic_seeds,
+                "per_seed": runs,
+            }
     return row
+
+
+def _ratio(row: dict) -> None:
+    for impl, key in (("ours", "ratio_ours_pykan"), ("ours_pykan_init", "ratio_ours_pykan_init_pykan")):
+        if impl in row and "pykan" in row:
+            row[key] = row[impl]["test_rmse"] / row["pykan"]["test_rmse"]
+
+
+PARTS = (*IMPLS, "symbolic_ours", "symbolic_pykan")
+
+
+def keep_parts(rows: list[dict], earlier: dict) -> dict[str, str]:
+    """Fill each row's parts not measured now (an implementation's fits, a symbolic pipeline) from the
+    same function's row of an earlier results file (same budget); returns part -> the command that
+    measured it."""
+    by_task = {row["task"]: row for row in earlier["measurements"]["rows"]}
+    sources = earlier["measurements"].get("parts_from", {})
+    kept: dict[str, str] = {}
+    for row in rows:
+        old = by_task.get(row["task"], {})
+        for part in PARTS:
+            if part not in row and part in old:
+                row[part] = old[part]
+                kept[part] = sources.get(part, earlier.get("command", "?"))
+        _ratio(row)
+    return kept
 
 
 def _print_row(row: dict) -> None:
@@ -329,6 +366,15 @@ def summarise(rows: list[dict]) -> tuple[list[dict], dict]:
         targets.append({"name": "displayed_formulas_within_bound_of_model", "value": share, "target": "1.0 (100%)",
                         "holds": share == 1.0})  # fmt: skip
     summary = {"functions": len(rows), "ratios_finite": len(ratios)}
+    paired = [r["ratio_ours_pykan_init_pykan"] for r in rows
+              if math.isfinite(r.get("ratio_ours_pykan_init_pykan", math.nan))]  # fmt: skip
+    if paired:
+        # not a target (the default start is ours): the fit alone, both libraries from the same draws
+        summary["from_pykans_start"] = {
+            "median_test_rmse_ratio": statistics.median(paired),
+            "fraction_worse_than_2x": sum(r > 2 for r in paired) / len(paired),
+            "functions": len(paired),
+        }
     return targets, summary
 
 
@@ -341,8 +387,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--functions", default="", help="comma-separated names (default: the whole suite)")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     parser.add_argument("--steps", type=int, default=200, help="LBFGS steps per fit (default 200)")
-    parser.add_argument("--impls", default=",".join(IMPLS), help="any of ours,pykan,mlp")
-    parser.add_argument("--no-symbolic", action="store_true", help="skip the symbolic pipelines")
+    parser.add_argument(
+        "--impls", default=",".join(IMPLS), help="accuracy fits: any of ours,pykan,mlp, or none"
+    )
+    parser.add_argument(
+        "--symbolic", default="ours,pykan", help="symbolic pipelines: ours, pykan, both or none"
+    )
+    parser.add_argument("--no-symbolic", action="store_true", help="the same as --symbolic none")
+    parser.add_argument(
+        "--symbolic-seeds", default="", help="seeds of the symbolic pipelines (default: --seeds)"
+    )
+    parser.add_argument("--keep", default="",
+                        help="an earlier results file (same steps): parts not run now are taken from its rows")  # fmt: skip
     parser.add_argument("--workers", type=int, default=1, help="functions run in parallel processes")
     parser.add_argument("--out", default="", help="results file (default benchmarks/results/kan_suite.json)")
     parser.add_argument("--no-write", action="store_true", help="print only; write no results file")
@@ -361,22 +417,44 @@ def main(argv: list[str] | None = None) -> int:
     by_name = {task.name: task for task in tasks}
     names = [name.strip() for name in args.functions.split(",") if name.strip()]
     unknown = [name for name in names if name not in by_name]
-    impls = tuple(name.strip() for name in args.impls.split(",") if name.strip())
+    impls = tuple(name.strip() for name in args.impls.split(",") if name.strip() and name.strip() != "none")
+    symbolic = tuple(
+        name.strip() for name in args.symbolic.split(",") if name.strip() and name.strip() != "none"
+    )
+    if args.no_symbolic:
+        symbolic = ()
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        symbolic_seeds = [int(s) for s in args.symbolic_seeds.split(",") if s.strip()] or seeds
     except ValueError:
-        parser.error(f"--seeds must be comma-separated integers, got {args.seeds[:80]!r}")
+        parser.error(f"--seeds/--symbolic-seeds must be comma-separated integers, got {args.seeds[:80]!r}")
     if unknown:
         parser.error(f"unknown function(s) {', '.join(unknown)[:200]}; see --list")
-    if not seeds or any(s < 0 for s in seeds):
+    if not seeds or any(s < 0 for s in seeds + symbolic_seeds):
         parser.error("--seeds needs at least one seed >= 0")
     if not 1 <= args.steps <= 100_000:
         parser.error(f"--steps must be in 1..100000, got {args.steps}")
-    if not impls or any(impl not in IMPLS for impl in impls):
-        parser.error(f"--impls must be a subset of {','.join(IMPLS)}, got {args.impls[:80]!r}")
+    if any(impl not in IMPLS for impl in impls):
+        parser.error(f"--impls must be a subset of {','.join(IMPLS)} or none, got {args.impls[:80]!r}")
+    if any(impl not in ("ours", "pykan") for impl in symbolic):
+        parser.error(f"--symbolic must be a subset of ours,pykan or none, got {args.symbolic[:80]!r}")
+    if not impls and not symbolic:
+        parser.error("nothing to run: --impls none and no symbolic pipeline")
+    earlier = None
+    if args.keep:
+        try:
+            earlier = json.loads(Path(args.keep).read_text())
+            earlier["measurements"]["rows"]  # noqa: B018 - the shape check
+        except (OSError, ValueError, KeyError, TypeError) as failure:
+            parser.error(f"--keep: cannot read a kan_suite results file at {args.keep[:80]!r}: {failure}")
+        # a kept part must have the budget of this run: ratios of fits with other steps or seeds lie
+        kept_budget = earlier["measurements"].get("budget", {})
+        if (kept_budget.get("steps"), kept_budget.get("seeds")) != (args.steps, seeds):
+            parser.error(f"--keep: that file was run with steps {kept_budget.get('steps')} and seeds "
+                         f"{kept_budget.get('seeds')}, this run has {args.steps} and {seeds}")  # fmt: skip
     if args.workers < 1:
         parser.error(f"--workers must be >= 1, got {args.workers}")
-    if "pykan" in impls:
+    if "pykan" in impls or "pykan" in symbolic:
         try:
             import kan  # noqa: F401
         except ImportError:
@@ -387,8 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     if out is not None and not args.no_write and (out.is_dir() or not out.parent.is_dir()):
         parser.error(f"--out must be a file in an existing folder, got {args.out[:80]!r}")
     chosen = [by_name[name] for name in names] if names else tasks
-    symbolic = not args.no_symbolic
-    jobs = [(task, seeds, args.steps, impls, symbolic) for task in chosen]
+    jobs = [(task, seeds, args.steps, impls, symbolic, symbolic_seeds) for task in chosen]
     start = time.perf_counter()
     rows: list[dict] = []
     # every finished function is appended here at once, so a run cut short keeps what it measured
@@ -411,6 +488,10 @@ def main(argv: list[str] | None = None) -> int:
                 handle.write(json.dumps(row, default=float) + "\n")
     if args.workers > 1:
         pool.shutdown()
+    command = "python benchmarks/kan_suite.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    parts_from = {part: command.strip() for part in PARTS if any(part in row for row in rows)}
+    if earlier is not None:
+        parts_from = {**keep_parts(rows, earlier), **parts_from}
     targets, summary = summarise(rows)
     for target in targets:
         print(
@@ -418,7 +499,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.no_write:
         return 0
-    command = "python benchmarks/kan_suite.py " + " ".join(argv if argv is not None else sys.argv[1:])
     measurements = {
         "budget": {"width": f"[n, {HIDDEN}, 1]", "grid": GRID, "k": K, "opt": "LBFGS", "steps": args.steps,
                    "seeds": seeds, "train_num": TRAIN_NUM, "test_num": TEST_NUM, "dtype": "float64",
@@ -426,6 +506,9 @@ def main(argv: list[str] | None = None) -> int:
         "suite_rule": (f"the first {args.feynman_max} " if args.feynman_max else "all ")
         + f"AI Feynman equations with at most {MAX_VARIABLES} variables, in database order (database ranges) + SPECIALS",
         "elapsed_s": round(time.perf_counter() - start, 1),
+        # which command measured each part of the rows (a part kept from an earlier file names its run)
+        "parts_from": parts_from,
+        "symbolic_seeds": symbolic_seeds if symbolic else None,
         **summary,
         "rows": rows,
     }  # fmt: skip

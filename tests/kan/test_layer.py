@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
 from intelligible.core.errors import ConfigError, DataError
-from intelligible.kan import _kernels
+from intelligible.kan import KAN, _kernels
 from intelligible.kan.layer import KANLayer
-from intelligible.kan.spline import uniform_features, uniform_grid
+from intelligible.kan.spline import bspline_basis, uniform_features, uniform_grid
 
 
 def _pair(in_dim=3, out_dim=4, grid=6, k=3, base="silu"):
@@ -158,3 +161,45 @@ def test_second_derivatives_refused_on_fast_path_and_exact_on_the_slow_one():
 
     numeric = (derivative(x + eps) - derivative(x - eps)) / (2 * eps)
     torch.testing.assert_close(second, numeric, atol=1e-5, rtol=1e-5)
+
+
+def test_pykan_init_is_pykans_starting_network():
+    # pykan 0.2.8's KAN(width=[2, 3, 1], grid=5, k=3, seed=7) in float64, its parameters stored as data
+    stored = json.loads((Path(__file__).parent / "data" / "pykan_init_seed7.json").read_text())
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # pykan draws in the default dtype; so do we
+    try:
+        model = KAN([2, 3, 1], grid=5, k=3, seed=7, init="pykan")
+        other = KAN([2, 3, 1], grid=5, k=3, seed=7)
+    finally:
+        torch.set_default_dtype(default)
+    for layer, theirs in zip(model.layers, stored["layers"], strict=True):
+        coef = torch.tensor(theirs["coef"], dtype=torch.float64).permute(0, 2, 1)
+        torch.testing.assert_close(layer.coef.detach(), coef, rtol=0, atol=1e-12)
+        torch.testing.assert_close(
+            layer.scale_base.detach(), torch.tensor(theirs["scale_base"], dtype=torch.float64), rtol=0, atol=0
+        )
+        torch.testing.assert_close(
+            layer.scale_sp.detach(), torch.tensor(theirs["scale_sp"], dtype=torch.float64), rtol=0, atol=1e-15
+        )
+    assert model.init == "pykan" and other.init == "coefficients"
+    assert not torch.allclose(other.layers[0].coef, model.layers[0].coef)
+
+
+def test_pykan_init_splines_pass_through_small_noise_at_the_grid_points():
+    layer = KANLayer(
+        3, 4, grid=6, k=3, noise_scale=0.3, generator=torch.Generator().manual_seed(0), init="pykan"
+    )
+    points = layer.grid[:, 3:-3].T.contiguous()  # (G + 1, in)
+    values = torch.einsum("bim,imo->bio", bspline_basis(points, layer.grid, 3), layer.coef.detach())
+    again = (torch.rand(7, 3, 4, generator=torch.Generator().manual_seed(0)) - 0.5) * 0.3 / 6
+    torch.testing.assert_close(values, again, rtol=0, atol=1e-6)
+    # minimum norm: any other spline through the same values has larger coefficients
+    assert float(layer.coef.abs().max()) < 0.3
+
+
+def test_unknown_init_is_refused():
+    with pytest.raises(ConfigError, match="unknown init 'xavier'; valid: coefficients, pykan"):
+        KANLayer(2, 2, init="xavier")
+    with pytest.raises(ConfigError, match="init must be one of coefficients, pykan"):
+        KAN([2, 2], init="Pykan")

@@ -105,7 +105,7 @@ def test_bad_inputs():
 
 
 def test_save_load_round_trip(tmp_path):
-    model = KAN([2, [2, 1], 1], grid=4, seed=3, grid_eps=0.5)
+    model = KAN([2, [2, 1], 1], grid=4, seed=3, grid_eps=0.5, init="pykan")
     x = torch.rand(50, 2) * 2 - 1
     model.update_grid(x)  # non-uniform grids must survive too
     finer = model.refine(7, x)
@@ -113,6 +113,7 @@ def test_save_load_round_trip(tmp_path):
     assert path.name == "net.json" and (tmp_path / "net.safetensors").exists()
     loaded = KAN.load(tmp_path / "net")
     torch.testing.assert_close(loaded(x), finer(x))
+    assert finer.init == loaded.init == "pykan"  # the record of how it started
     assert [layer.uniform for layer in loaded.layers] == [layer.uniform for layer in finer.layers]
 
 

@@ -31,6 +31,35 @@ BASE_FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 
+INITS = ("coefficients", "pykan")
+
+
+def _initial_coefficients(
+    grid: Tensor, k: int, out_dim: int, noise_scale: float, generator: torch.Generator | None, init: str
+) -> Tensor:
+    """Initial spline coefficients (in, G + k, out), small uniform noise.
+
+    "coefficients": the noise is drawn on the coefficients, U(-1/2, 1/2) * noise_scale / G each.
+    "pykan": pykan's initialisation. The noise is drawn at the G + 1 grid points and the coefficients
+    are the minimum-norm spline through it; drawn in pykan's order, the same seed in the same default
+    dtype gives pykan's own starting network. Its coefficients are larger (std 0.024 against 0.017 at
+    noise_scale 0.3) and its curves rougher; see docs/kan.md for what each start does to accuracy
+    and to symbolic recovery."""
+    in_dim, n_intervals = grid.shape[0], grid.shape[1] - 2 * k - 1
+    if init == "coefficients":
+        return (
+            (torch.rand(in_dim, n_intervals + k, out_dim, generator=generator) - 0.5)
+            * noise_scale
+            / n_intervals
+        )
+    noise = torch.rand(n_intervals + 1, in_dim, out_dim, generator=generator)  # pykan's layout
+    noise = ((noise - 0.5) * noise_scale / n_intervals).permute(1, 0, 2)
+    points = grid[:, k : grid.shape[1] - k].T.contiguous()  # (G + 1, in): the grid points
+    basis = bspline_basis(points.double(), grid.double(), k).permute(1, 0, 2)  # (in, G + 1, G + k)
+    # more coefficients than points: the pseudo-inverse picks the minimum-norm interpolant
+    return (torch.linalg.pinv(basis) @ noise.double()).to(noise.dtype)
+
+
 class KANLayer(nn.Module):
     """A layer of in_dim x out_dim learnable edge functions on per-input B-spline grids."""
 
@@ -48,8 +77,11 @@ class KANLayer(nn.Module):
         scale_base_sigma: float = 1.0,
         scale_sp: float = 1.0,
         generator: torch.Generator | None = None,
+        init: str = "coefficients",
     ) -> None:
         super().__init__()
+        if init not in INITS:
+            raise ConfigError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
         for name, value in (("in_dim", in_dim), ("out_dim", out_dim), ("grid", grid), ("k", k)):
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
@@ -67,9 +99,7 @@ class KANLayer(nn.Module):
         self.uniform = True
         # the fast path's hand-written backward is first-order only; PDE losses need `fast_backward=False`
         self.fast_backward = True
-        n_bases = grid + k
-        noise = (torch.rand(in_dim, n_bases, out_dim, generator=generator) - 0.5) * noise_scale / grid
-        self.coef = nn.Parameter(noise)
+        self.coef = nn.Parameter(_initial_coefficients(self.grid, k, out_dim, noise_scale, generator, init))
         spread = (torch.rand(in_dim, out_dim, generator=generator) * 2 - 1) / in_dim**0.5
         self.scale_base = nn.Parameter(scale_base_mu / in_dim**0.5 + scale_base_sigma * spread)
         self.scale_sp = nn.Parameter(torch.full((in_dim, out_dim), scale_sp / in_dim**0.5))

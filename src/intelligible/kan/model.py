@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from intelligible.core.artifacts import load_artifact, save_artifact
 from intelligible.core.config import shown
 from intelligible.core.errors import ConfigError, DataError
-from intelligible.kan.layer import KANLayer
+from intelligible.kan.layer import INITS, KANLayer
 from intelligible.kan.spline import bspline_basis, uniform_grid
 
 
@@ -84,6 +84,7 @@ class KAN(nn.Module):
         grid_range: tuple[float, float] = (-1.0, 1.0),
         grid_eps: float = 0.02,
         noise_scale: float = 0.3,
+        init: str = "coefficients",
     ) -> None:
         super().__init__()
         self.width = _parse_width(width)
@@ -92,7 +93,9 @@ class KAN(nn.Module):
             raise ConfigError(f"seed must be an integer in 0..2**63-1, got {shown(seed)}")
         if not 0.0 <= grid_eps <= 1.0:
             raise ConfigError(f"grid_eps must be in [0, 1] (0: quantile grid, 1: uniform), got {grid_eps}")
-        self.grid_size, self.k, self.grid_eps, self.seed = grid, k, grid_eps, seed
+        if init not in INITS:
+            raise ConfigError(f"init must be one of {', '.join(INITS)}, got {shown(init)}")
+        self.grid_size, self.k, self.grid_eps, self.seed, self.init = grid, k, grid_eps, seed, init
         generator = torch.Generator().manual_seed(seed)
         layers = []
         for (n_in_sum, n_in_mult), (n_sum, n_mult) in zip(self.width, self.width[1:]):
@@ -106,6 +109,7 @@ class KAN(nn.Module):
                     grid_range=grid_range,
                     noise_scale=noise_scale,
                     generator=generator,
+                    init=init,
                 )
             )
         self.layers = nn.ModuleList(layers)
@@ -185,6 +189,7 @@ class KAN(nn.Module):
             "seed": self.seed,
             "base": self.layers[0].base,
             "grid_eps": self.grid_eps,
+            "init": self.init,  # how the weights were first drawn (they are loaded, not redrawn)
             "layer_intervals": [layer.n_intervals for layer in self.layers],
             "layer_uniform": [layer.uniform for layer in self.layers],
             "layer_symbolic_names": [layer.sym_names for layer in self.layers],
@@ -208,7 +213,7 @@ class KAN(nn.Module):
         try:
             dtype = _dtype_from(config, tensors)
             model = cls(config["width"], config["grid"], config["k"], seed=config["seed"], base=config["base"],
-                        grid_eps=config["grid_eps"]).to(dtype)  # fmt: skip
+                        grid_eps=config["grid_eps"], init=config.get("init", "coefficients")).to(dtype)  # fmt: skip
             names = config.get("layer_symbolic_names") or [layer.sym_names for layer in model.layers]
             for layer, intervals, uniform, sym in zip(
                 model.layers, config["layer_intervals"], config["layer_uniform"], names, strict=True
@@ -266,7 +271,7 @@ class KAN(nn.Module):
             raise ConfigError(f"grid must be an integer >= 1, got {new_grid!r}")
         finer = KAN(
             [list(w) for w in self.width], new_grid, self.k, seed=self.seed, base=self.layers[0].base,
-            grid_eps=self.grid_eps,
+            grid_eps=self.grid_eps, init=self.init,
         ).to(self.layers[0].coef.dtype)  # fmt: skip
         finer.load_state_dict(
             {key: value for key, value in self.state_dict().items() if not key.endswith((".coef", ".grid"))},
