@@ -232,9 +232,15 @@ def symbolic_pykan(task: Task, dataset: dict, seed: int, steps: int) -> dict:
     # writes checkpoints under ckpt_path: give it a scratch folder
     scratch = tempfile.TemporaryDirectory()
     try:
-        model = _pykan(task.n_var, seed, ckpt_path=scratch.name)
         with _quiet():
-            model.fit(dataset, opt="LBFGS", steps=cfg.steps, lamb=cfg.lamb)
+            # discover's restarts: seeds seed, seed + 1, ...; the lowest training loss goes on
+            tried = []
+            for restart in range(cfg.restarts):
+                candidate = _pykan(task.n_var, seed + restart, ckpt_path=scratch.name)
+                trace = candidate.fit(dataset, opt="LBFGS", steps=cfg.steps, lamb=cfg.lamb)
+                loss = float(trace["train_loss"][-1])
+                tried.append((loss if math.isfinite(loss) else math.inf, restart, candidate))
+            model = min(tried, key=lambda t: (t[0], t[1]))[2]
             model = model.prune(node_th=cfg.node_th, edge_th=cfg.edge_th)
             model.fit(dataset, opt="LBFGS", steps=cfg.steps)
             model.auto_symbolic(lib=list(cfg.lib), verbose=0)

@@ -34,6 +34,8 @@ def test_discover_checks_its_config_before_training():
         (DiscoverConfig(lib=()), "lib must be a non-empty list"),
         (DiscoverConfig(lamb=-1.0), "lamb must be between 0"),
         (DiscoverConfig(steps=0), "steps must be between 1"),
+        (DiscoverConfig(restarts=0), "restarts must be between 1"),
+        (DiscoverConfig(restarts=2.5), "restarts must be"),
     ]:
         with pytest.raises(ConfigError, match=message):
             discover(model, dataset, config)
@@ -56,3 +58,22 @@ def test_discover_recovers_a_sum_with_a_product_with_the_documented_defaults():
     snapped, moved = snap_constants(result.raw, tol=1e-3)
     assert moved < 1e-3 and same_expression(snapped, sympy.sin(x0) * x1 + x2**2), result.raw
     assert result.formula.passed and result.test_rmse < 1e-6
+
+
+def test_discover_goes_on_from_the_restart_with_the_lowest_training_loss():
+    dataset = create_dataset(lambda x: torch.sin(3 * x[:, 0]), n_var=1, seed=0, dtype=torch.float64,
+                             train_num=60, test_num=60)  # fmt: skip
+    config = DiscoverConfig(steps=3, layer_steps=0, polish_steps=0, lib=("x", "sin"), restarts=3)
+    result = discover(KAN([1, 2, 1], seed=5).double(), dataset, config)
+    tried = result.history["restarts"]
+    assert [t["seed"] for t in tried] == [5, 6, 7]
+    best = min(tried, key=lambda t: t["train_loss"])
+    assert result.history["chosen_seed"] == best["seed"]
+    assert result.history["sparse"]["train_loss"][-1] == best["train_loss"]
+    # one restart: the model passed in is the one trained
+    model = KAN([1, 2, 1], seed=5).double()
+    single = discover(
+        model, dataset, DiscoverConfig(steps=3, layer_steps=0, polish_steps=0, lib=("x",), restarts=1)
+    )
+    assert single.history["chosen_seed"] == 5 and len(single.history["restarts"]) == 1
+    assert single.history["restarts"][0]["train_loss"] == tried[0]["train_loss"]
