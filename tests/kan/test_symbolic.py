@@ -201,14 +201,25 @@ def test_the_displayed_formula_check_catches_a_planted_cancellation():
     assert symbolic_formula(model).passed  # default held-out points: drawn over the grid range
 
 
-def test_the_check_flags_a_function_the_model_protects():
-    # the model's sqrt is clamped at 0; the formula's sqrt(x) is undefined for x < 0
+def test_a_function_the_model_protects_is_shown_protected_where_the_protection_acts():
+    # the model's sqrt is clamped at 0; sqrt(x) would be undefined for x < 0 (the check said inf)
     model = KAN([1, 1], grid=3, seed=0).double()
     fix_symbolic(model, 0, 0, 0, "sqrt")
-    inside = symbolic_formula(model, check_x=torch.linspace(0, 1, 50, dtype=torch.float64)[:, None])
-    assert inside.passed and inside.error < 1e-12
-    outside = symbolic_formula(model, check_x=torch.linspace(-1, 1, 50, dtype=torch.float64)[:, None])
-    assert str(outside[0]) == "sqrt(x_1)" and outside.error == math.inf and not outside.passed
+    inside = torch.linspace(0, 1, 50, dtype=torch.float64)[:, None]
+    plain = symbolic_formula(model, x=inside, check_x=inside)
+    assert str(plain[0]) == "sqrt(x_1)" and plain.passed and plain.error < 1e-12
+    everywhere = torch.linspace(-1, 1, 50, dtype=torch.float64)[:, None]
+    outside = symbolic_formula(model, x=inside, check_x=everywhere)
+    assert str(outside[0]) == "sqrt(Max(0, x_1))" and outside.passed and outside.error < 1e-12
+    # the same for log (clamped at 1e-6) and 1/x (held at 1/1e-6 near 0), through a scaled argument
+    for name, shown in [("log", "log(Max(1.0e-6, 2*x_1 + 1))"), ("1/x", "Piecewise")]:
+        model = KAN([1, 1], grid=3, seed=0).double()
+        fix_symbolic(model, 0, 0, 0, name)
+        with torch.no_grad():
+            model.layers[0].sym_params[0, 0, :2] = torch.tensor([2.0, 1.0])
+        grid = torch.linspace(-1, 1, 41, dtype=torch.float64)[:, None]  # holds -0.5, where 2x + 1 = 0
+        formula = symbolic_formula(model, x=grid, check_x=grid)
+        assert shown in str(formula[0]) and formula.passed, (name, formula[0], formula.errors)
 
 
 def test_formula_check_arguments_are_validated():

@@ -276,8 +276,11 @@ def symbolic_formula(
         raise ConfigError(f"var_names has {len(names)} names for {n_in} inputs")
     held_out = _held_out_points(model, check_x)  # checked before any sympy work
     symbols = list(sympy.symbols(names))
-    exact = _exact_formula(model, symbols)
     samples = _check_samples(model, x)
+    # where a protected function (sqrt, log, 1/x, ...) is protected on the points the formula is
+    # shown and checked on, the formula says so (sqrt(Max(u, 0))): otherwise it describes another model
+    points = torch.as_tensor(np.concatenate([samples, held_out]), dtype=model.dtype)
+    exact = _exact_formula(model, symbols, model.layer_inputs(points))
     displayed = [_displayed(expr, symbols, samples, digits, rtol) for expr in exact]
     with torch.no_grad():
         outputs = model(torch.as_tensor(held_out, dtype=model.dtype)).double().numpy()
@@ -314,8 +317,11 @@ def _relative_error(values: np.ndarray | None, reference: np.ndarray) -> float:
     return error / scale
 
 
-def _exact_formula(model: KAN, symbols: list[sympy.Symbol]) -> list[sympy.Expr]:
-    """The network's outputs at full precision, constants combined (see `symbolic_formula`)."""
+def _exact_formula(
+    model: KAN, symbols: list[sympy.Symbol], layer_inputs: list[Tensor] | None = None
+) -> list[sympy.Expr]:
+    """The network's outputs at full precision, constants combined (see `symbolic_formula`); an
+    edge whose function is protected at some of `layer_inputs` gets the protected form."""
     nodes: list[sympy.Expr] = list(symbols)
     for index, kan_layer in enumerate(model.layers):
         subnodes = []
@@ -329,7 +335,11 @@ def _exact_formula(model: KAN, symbols: list[sympy.Symbol]) -> list[sympy.Expr]:
                         f"edge (layer {index}, {i} -> {j}) is still a spline; run auto_symbolic or fix_symbolic first"
                     )
                 params = kan_layer.sym_params[i, j].tolist()
-                total += _edge(kan_layer.sym_names[i][j], *params, nodes[i], symbols)
+                name = kan_layer.sym_names[i][j]
+                protected = layer_inputs is not None and not get_function(name).in_domain(
+                    params[0] * layer_inputs[index][:, i].double() + params[1]
+                )
+                total += _edge(name, *params, nodes[i], symbols, protected=protected)
             subnodes.append(total)
         n_sum, n_mult = model.width[index + 1]
         nodes = subnodes[:n_sum] + [
@@ -343,8 +353,11 @@ def _number(value: float) -> sympy.Expr:
     return sympy.Integer(int(value)) if float(value).is_integer() else sympy.Float(value, 17)
 
 
-def _edge(name: str, a: float, b: float, c: float, d: float, u: sympy.Expr, symbols: list) -> sympy.Expr:
-    """c * f(a * u + b) + d, with the constants combined before anything is rounded."""
+def _edge(
+    name: str, a: float, b: float, c: float, d: float, u: sympy.Expr, symbols: list, protected: bool = False
+) -> sympy.Expr:
+    """c * f(a * u + b) + d, with the constants combined before anything is rounded (with `protected`,
+    f is what the torch form computes)."""
     fn = get_function(name)
     if name == "0" or c == 0:
         return _number(d)
@@ -362,7 +375,7 @@ def _edge(name: str, a: float, b: float, c: float, d: float, u: sympy.Expr, symb
         factor = c * math.exp(float(constant)) if float(constant) < 700 else math.inf
         if math.isfinite(factor) and factor != 0:
             return _number(factor) * sympy.exp(rest) + _number(d)
-    return _number(c) * fn.sympy_fn(inner) + _number(d)
+    return _number(c) * fn.sympy_form(inner, protected) + _number(d)
 
 
 def _check_samples(model: KAN, x: Tensor | None) -> np.ndarray:
