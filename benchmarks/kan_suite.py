@@ -47,7 +47,7 @@ from intelligible.kan.discover import DiscoverConfig, discover
 from intelligible.kan.experiment import fit_mlp
 from intelligible.kan.train import FitConfig, fit
 from intelligible.symbolic.parse import parse_formula
-from intelligible.symbolic.simplify import same_expression, snap_constants
+from intelligible.symbolic.simplify import canonical, same_expression, snap_constants
 from results_file import write_results
 
 FEYNMAN_CSV = Path(__file__).parent / "data" / "feynman_equations.csv"
@@ -199,9 +199,39 @@ def fit_accuracy(impl: str, task: Task, dataset: dict, seed: int, steps: int) ->
             "error": error}  # fmt: skip
 
 
+def _truth_constants(target: sympy.Expr) -> list[sympy.Expr]:
+    """The numbers the truth is built from (1/(4 pi), sqrt(2 pi), 3/2, ...), as its terms hold them."""
+    found: set[sympy.Expr] = set()
+    symbols = sorted(target.free_symbols, key=str)
+    for sub in sympy.preorder_traversal(canonical(target)):
+        if isinstance(sub, (sympy.Add, sympy.Mul)) and symbols:
+            constant = sub.as_independent(*symbols, as_Add=isinstance(sub, sympy.Add))[0]
+            if constant.is_number and constant not in (0, 1):
+                found.add(constant)
+        elif sub.is_number and not sub.is_Integer:
+            found.add(sub)
+    return [c for c in found if c.is_real and math.isfinite(float(c)) and float(c) != 0]
+
+
+def _snap_to_truth(formula: sympy.Expr, target: sympy.Expr, rtol: float = 1e-3) -> sympy.Expr:
+    """Floats within `rtol` of one of the truth's own constants (or its negative) become that constant:
+    the nice values of `snap_constants` (integers, halves, pi multiples) miss 1/(4 pi) and the like."""
+    constants = _truth_constants(target)
+    replacements = {}
+    for number in canonical(formula).atoms(sympy.Float):
+        value = float(number)
+        for constant in constants:
+            for exact in (constant, -constant):
+                if abs(value - float(exact)) <= rtol * abs(float(exact)):
+                    replacements[number] = exact
+    return canonical(formula).xreplace(replacements)
+
+
 def _recovered(formula: sympy.Expr, target: sympy.Expr) -> tuple[bool, str]:
+    """Whether `formula` is the truth once its constants are snapped (to the truth's own constants
+    within a relative 1e-3, then to integers, halves and pi multiples within 1e-3)."""
     try:
-        snapped, moved = snap_constants(formula, tol=1e-3)
+        snapped, moved = snap_constants(_snap_to_truth(formula, target), tol=1e-3)
         return bool(math.isfinite(moved) and same_expression(snapped, target)), str(snapped)
     except Exception as failure:  # noqa: BLE001 - sympy may fail to simplify; that is not a recovery
         return False, f"{type(failure).__name__}: {str(failure)[:120]}"
