@@ -256,3 +256,29 @@ def test_auto_symbolic_can_work_on_chosen_layers():
     assert {key[0] for key in chosen} == {1} and float(model.layers[0].sym_mask.sum()) == 0
     with pytest.raises(ConfigError, match=r"layers must be indices in 0..1"):
         auto_symbolic(model, x, layers=[2])
+
+
+def test_auto_symbolic_survives_candidates_whose_fit_is_nan(monkeypatch):
+    # one candidate's NaN R^2 made the edge's best R^2 NaN, nothing was eligible, the edge was named ''
+    # and the next forward failed with "unknown symbolic function ''" (a suite run, issue 20)
+    import intelligible.kan.symbolic as symbolic
+
+    real = symbolic.fit_affine
+    poisoned: set[str] = {"sin"}
+
+    def fit_affine(xs, ys, fn, *args, **kwargs):
+        params, r2 = real(xs, ys, fn, *args, **kwargs)
+        return params, torch.full_like(r2, math.nan) if fn.name in poisoned else r2
+
+    monkeypatch.setattr(symbolic, "fit_affine", fit_affine)
+    x = torch.rand(64, 2, dtype=torch.float64) * 2 - 1
+    model = KAN([2, 1], grid=3, seed=0).double()
+    chosen = auto_symbolic(model, x, lib=["x", "x^2", "sin"])
+    assert {name for name, _ in chosen.values()} <= {"x", "x^2"} and torch.isfinite(model(x)).all()
+    # every candidate NaN: the edge becomes the constant it averages, named "0"
+    poisoned.update({"x", "x^2"})
+    model = KAN([2, 1], grid=3, seed=0).double()
+    means = model.layers[0].edge_activations(x).mean(dim=0)  # (out, in)
+    chosen = auto_symbolic(model, x, lib=["x", "x^2", "sin"])
+    assert all(name == "0" and math.isnan(r2) for name, r2 in chosen.values())
+    torch.testing.assert_close(model(x), means.sum(dim=1).expand(64, 1))

@@ -176,7 +176,8 @@ def auto_symbolic(
             continue
         xs, ys = _numeric_curves(model, index, edges, x)
         fits = {name: fit_affine(xs, ys, get_function(name)) for name in names}
-        top_r2 = torch.stack([r2 for _, r2 in fits.values()]).max(dim=0).values
+        # a candidate whose fit failed (NaN R^2) must not make every other one ineligible
+        top_r2 = torch.stack([r2.nan_to_num(nan=-math.inf) for _, r2 in fits.values()]).max(dim=0).values
         best_score = torch.full((len(edges),), math.inf, dtype=torch.float64)
         best_name = [""] * len(edges)
         best_params = torch.zeros(len(edges), 4, dtype=torch.float64)
@@ -193,7 +194,16 @@ def auto_symbolic(
             best_params[better] = params[better]
             best_name = [name if b else old for b, old in zip(better.tolist(), best_name)]
         for k, (i, j) in enumerate(edges):
-            if float(best_r2[k]) >= r2_threshold:
+            if not best_name[k]:
+                # no candidate has a finite score: R^2 is undefined where the curve is constant on the
+                # samples (e.g. its input is), so the edge is that constant (it had stayed unnamed,
+                # and the next forward failed on the name '')
+                mean = float(ys[k].mean())
+                _set_symbolic(
+                    model, index, i, j, "0", torch.tensor([1.0, 0.0, 1.0, mean], dtype=torch.float64)
+                )
+                chosen[(index, i, j)] = ("0", math.nan)
+            elif float(best_r2[k]) >= r2_threshold:
                 _set_symbolic(model, index, i, j, best_name[k], _well_scaled(best_name[k], best_params[k]))
                 chosen[(index, i, j)] = (best_name[k], float(best_r2[k]))
     return chosen
