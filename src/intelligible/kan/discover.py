@@ -74,14 +74,6 @@ class Discovery:
     history: dict[str, Any] = field(default_factory=dict)
 
 
-def _fresh(model: KAN, seed: int) -> KAN:
-    """A newly initialised network of `model`'s shape, grid, k, base and dtype."""
-    return KAN(
-        [list(w) for w in model.width], model.grid_size, model.k, seed=seed, base=model.layers[0].base,
-        grid_eps=model.grid_eps, init=model.init,
-    ).to(model.dtype)  # fmt: skip
-
-
 def discover(model: KAN, dataset: dict[str, Tensor], config: DiscoverConfig | None = None) -> Discovery:
     """Sparse fit (best of `config.restarts` initialisations), prune, refit, auto_symbolic over
     `config.lib`, polish; returns a `Discovery`.
@@ -99,7 +91,7 @@ def discover(model: KAN, dataset: dict[str, Tensor], config: DiscoverConfig | No
     sparse = FitConfig(steps=config.steps, lamb=config.lamb, seed=config.seed)
     tried = []
     for restart in range(config.restarts):
-        candidate = model if restart == 0 else _fresh(model, (model.seed + restart) % 2**63)
+        candidate = model if restart == 0 else model.fresh((model.seed + restart) % 2**63)
         trace = fit(candidate, data, sparse, show_progress=False)
         tried.append((trace["train_loss"][-1], restart, candidate, trace))
     # the lowest training RMSE (ties: the earlier start); a NaN loss never wins

@@ -264,15 +264,20 @@ class KAN(nn.Module):
             new_grid = _grid_from_samples(inputs, layer.n_intervals, layer.k, self.grid_eps)
             _refit(layer, inputs, new_grid, layer.n_intervals, ridge)
 
+    def fresh(self, seed: int, *, grid: int | None = None) -> KAN:
+        """A newly initialised network like this one (width, k, base, grid_eps, start, dtype), with
+        `seed` and `grid` intervals (default: the constructor's)."""
+        return KAN(
+            [list(w) for w in self.width], self.grid_size if grid is None else grid, self.k, seed=seed,
+            base=self.layers[0].base, grid_eps=self.grid_eps, init=self.init,
+        ).to(self.dtype)  # fmt: skip
+
     @torch.no_grad()
     def refine(self, new_grid: int, x: Tensor | None = None, *, ridge: float = 1e-6) -> KAN:
         """A copy of this network with `new_grid` intervals per edge, fitted to the current functions."""
         if not isinstance(new_grid, int) or new_grid < 1:
             raise ConfigError(f"grid must be an integer >= 1, got {new_grid!r}")
-        finer = KAN(
-            [list(w) for w in self.width], new_grid, self.k, seed=self.seed, base=self.layers[0].base,
-            grid_eps=self.grid_eps, init=self.init,
-        ).to(self.layers[0].coef.dtype)  # fmt: skip
+        finer = self.fresh(self.seed, grid=new_grid)
         finer.load_state_dict(
             {key: value for key, value in self.state_dict().items() if not key.endswith((".coef", ".grid"))},
             strict=False,

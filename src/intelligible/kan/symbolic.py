@@ -195,9 +195,8 @@ def auto_symbolic(
             best_name = [name if b else old for b, old in zip(better.tolist(), best_name)]
         for k, (i, j) in enumerate(edges):
             if not best_name[k]:
-                # no candidate has a finite score: R^2 is undefined where the curve is constant on the
-                # samples (e.g. its input is), so the edge is that constant (it had stayed unnamed,
-                # and the next forward failed on the name '')
+                # no candidate has a finite score (every fit failed, R^2 NaN): the edge becomes the
+                # constant it averages (it had stayed unnamed, and the next forward failed on '')
                 mean = float(ys[k].mean())
                 _set_symbolic(
                     model, index, i, j, "0", torch.tensor([1.0, 0.0, 1.0, mean], dtype=torch.float64)
@@ -327,9 +326,7 @@ def _relative_error(values: np.ndarray | None, reference: np.ndarray) -> float:
     return error / scale
 
 
-def _exact_formula(
-    model: KAN, symbols: list[sympy.Symbol], layer_inputs: list[Tensor] | None = None
-) -> list[sympy.Expr]:
+def _exact_formula(model: KAN, symbols: list[sympy.Symbol], layer_inputs: list[Tensor]) -> list[sympy.Expr]:
     """The network's outputs at full precision, constants combined (see `symbolic_formula`); an
     edge whose function is protected at some of `layer_inputs` gets the protected form."""
     nodes: list[sympy.Expr] = list(symbols)
@@ -346,7 +343,7 @@ def _exact_formula(
                     )
                 params = kan_layer.sym_params[i, j].tolist()
                 name = kan_layer.sym_names[i][j]
-                protected = layer_inputs is not None and not get_function(name).in_domain(
+                protected = not get_function(name).in_domain(
                     params[0] * layer_inputs[index][:, i].double() + params[1]
                 )
                 total += _edge(name, *params, nodes[i], symbols, protected=protected)

@@ -3,8 +3,8 @@ studies that turn learned functions into formulas (KAN, MIPS, OptPDE).
 
 The torch forms are protected where the function has a singularity (log at 0, 1/x at 0, sqrt of a
 negative number), so fitting never produces NaN; the sympy forms are the true functions. Where the
-protection acts (`in_domain` is false somewhere), `protected_sympy` is the sympy form of what the
-torch form computes, so a formula can say exactly what a model does there.
+protection acts (`in_domain` is false somewhere), `sympy_form(u, protected=True)` is the sympy form
+of what the torch form computes, so a formula can say exactly what a model does there.
 """
 
 from __future__ import annotations
