@@ -229,9 +229,16 @@ def _snap_to_truth(formula: sympy.Expr, target: sympy.Expr, rtol: float = 1e-3) 
 
 def _recovered(formula: sympy.Expr, target: sympy.Expr) -> tuple[bool, str]:
     """Whether `formula` is the truth once its constants are snapped (to the truth's own constants
-    within a relative 1e-3, then to integers, halves and pi multiples within 1e-3)."""
+    within a relative 1e-3, then to integers, halves and pi multiples within 1e-3).
+
+    The two snaps alternate: snapping exponents and offsets (x3**2.0000001, + 1e-12) merges the
+    constants around them, and only the merged one (0.0795775 x0 x1 / (x2 x3^2)) is near 1/(4 pi)."""
     try:
-        snapped, moved = snap_constants(_snap_to_truth(formula, target), tol=1e-3)
+        snapped = formula
+        for _ in range(3):
+            snapped, moved = snap_constants(_snap_to_truth(snapped, target), tol=1e-3)
+            if math.isfinite(moved):
+                break
         return bool(math.isfinite(moved) and same_expression(snapped, target)), str(snapped)
     except Exception as failure:  # noqa: BLE001 - sympy may fail to simplify; that is not a recovery
         return False, f"{type(failure).__name__}: {str(failure)[:120]}"
