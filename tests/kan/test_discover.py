@@ -8,7 +8,8 @@ import torch
 
 from intelligible.core.errors import ConfigError
 from intelligible.kan import KAN, create_dataset
-from intelligible.kan.discover import DiscoverConfig, discover
+from intelligible.kan.discover import DiscoverConfig, discover, label_scale, scale_outputs
+from intelligible.kan.symbolic import fix_symbolic
 from intelligible.symbolic.simplify import same_expression, snap_constants
 
 
@@ -36,6 +37,7 @@ def test_discover_checks_its_config_before_training():
         (DiscoverConfig(steps=0), "steps must be between 1"),
         (DiscoverConfig(restarts=0), "restarts must be between 1"),
         (DiscoverConfig(restarts=2.5), "restarts must be"),
+        (DiscoverConfig(standardize="yes"), "standardize must be True or False"),
     ]:
         with pytest.raises(ConfigError, match=message):
             discover(model, dataset, config)
@@ -77,3 +79,44 @@ def test_discover_goes_on_from_the_restart_with_the_lowest_training_loss():
     )
     assert single.history["chosen_seed"] == 5 and len(single.history["restarts"]) == 1
     assert single.history["restarts"][0]["train_loss"] == tried[0]["train_loss"]
+
+
+def test_scale_outputs_multiplies_each_output_exactly():
+    x = torch.rand(50, 3, dtype=torch.float64) * 2 - 1
+    factors = torch.tensor([3.0, 0.25, -2.0], dtype=torch.float64)
+    for width in ([3, 4, 3], [3, 2, [1, 2]]):  # sum outputs; one sum and two multiplication outputs
+        model = KAN(width, seed=1).double()
+        fix_symbolic(model, len(model.layers) - 1, 0, 0, "sin")  # a symbolic edge into output 0
+        before = model(x)
+        scale_outputs(model, factors)
+        assert torch.allclose(model(x), before * factors, rtol=1e-12, atol=1e-14)
+    assert label_scale(torch.tensor([[1.0, 5.0], [3.0, 5.0]])).tolist() == [2**0.5, 1.0]  # a constant: 1
+
+
+def test_discover_fits_the_sparse_model_to_standardized_labels():
+    # the penalty must mean the same for any label scale: labels 2^-6 times smaller (a power of two, so
+    # the standardized labels are the same bits) give the same sparse fit and the same pruned network
+    dataset = create_dataset(lambda x: torch.sin(3 * x[:, 0]) + x[:, 1] ** 2, n_var=2, seed=0,
+                             dtype=torch.float64, train_num=100, test_num=100)  # fmt: skip
+    small = {**dataset, "train_label": dataset["train_label"] / 64, "test_label": dataset["test_label"] / 64}
+    config = DiscoverConfig(steps=5, layer_steps=0, polish_steps=0, lib=("x", "sin", "x^2"), standardize=True)
+    models = [KAN([2, 3, 1], seed=0).double() for _ in range(2)]
+    runs = [discover(model, data, config) for model, data in zip(models, (dataset, small))]
+    assert runs[1].history["label_scale"][0] == pytest.approx(
+        runs[0].history["label_scale"][0] / 64, rel=1e-15
+    )
+    assert runs[0].history["sparse"]["train_loss"] == runs[1].history["sparse"]["train_loss"]
+    assert runs[0].widths["pruned"] == runs[1].widths["pruned"]
+    # the model passed in (trained in place by the sparse fit) is handed back in the labels' units
+    for model, run, data in zip(models, runs, (dataset, small)):
+        with torch.no_grad():
+            rmse = float(torch.sqrt(torch.mean((model(data["train_input"]) - data["train_label"]) ** 2)))
+        scaled = run.history["sparse"]["train_loss"][-1] * run.history["label_scale"][0]
+        assert rmse == pytest.approx(scaled, rel=1e-3), (rmse, scaled)
+    # without standardizing, lamb acts on the raw scale and the sparse fits differ
+    raw = DiscoverConfig(steps=5, layer_steps=0, polish_steps=0, lib=("x",))  # the default: raw labels
+    unscaled = [discover(KAN([2, 3, 1], seed=0).double(), data, raw) for data in (dataset, small)]
+    assert unscaled[0].history["label_scale"] == [1.0]
+    assert unscaled[0].history["sparse"]["train_loss"][-1] != pytest.approx(
+        64 * unscaled[1].history["sparse"]["train_loss"][-1], rel=1e-6
+    )
