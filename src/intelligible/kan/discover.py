@@ -46,8 +46,8 @@ class DiscoverConfig:
     # True: the sparse fit sees the labels divided by their standard deviation (the model is scaled
     # back before pruning), so lamb means the same for any label scale. On raw labels the penalty
     # grows with the edges' activations and the loss with their square: lamb 0.001 is a strong penalty
-    # for a label std of 0.03 (the fit collapsed to 0 on Feynman I.12.4) and almost none for a std of
-    # 30 (nothing was pruned on I.13.4). Default False: the documented defaults were measured on raw
+    # for a label std of 0.03 (the fit collapsed to 0 on Feynman I.12.4) and a weak one for a std of
+    # 28 (I.13.4 kept a 17-term formula). Default False: the documented defaults were measured on raw
     # labels, and with standardized labels (lamb 0.0025, the same weight at that label std) the
     # product sin(x0) x1 + x2^2 was recovered in 0 of seeds 0-2 instead of 2 (docs/kan.md)
     standardize: bool = False
@@ -120,18 +120,18 @@ def discover(model: KAN, dataset: dict[str, Tensor], config: DiscoverConfig | No
     widths = {"initial": [list(w) for w in model.width]}
     history: dict[str, Any] = {}
     sparse = FitConfig(steps=config.steps, lamb=config.lamb, seed=config.seed)
-    scale = (
-        label_scale(data["train_label"]) if config.standardize else torch.ones(data["train_label"].shape[1])
-    )
-    history["label_scale"] = scale.tolist()
-    scaled = {**data, "train_label": data["train_label"] / scale.to(data["train_label"].dtype)}
-    if "test_label" in data:
-        scaled["test_label"] = data["test_label"] / scale.to(data["test_label"].dtype)
+    scaled, scale = data, None
+    if config.standardize:
+        scale = label_scale(data["train_label"])
+        scaled = {**data, **{key: data[key] / scale.to(data[key].dtype)
+                             for key in ("train_label", "test_label") if key in data}}  # fmt: skip
+    history["label_scale"] = scale.tolist() if scale is not None else [1.0] * data["train_label"].shape[1]
     tried = []
     for restart in range(config.restarts):
         candidate = model if restart == 0 else model.fresh((model.seed + restart) % 2**63)
-        trace = fit(candidate, scaled, sparse, show_progress=False)  # losses in units of the label std
-        scale_outputs(candidate, scale)  # the same function, now in the labels' units
+        trace = fit(candidate, scaled, sparse, show_progress=False)  # standardized: losses in label stds
+        if scale is not None:
+            scale_outputs(candidate, scale)  # the same function, now in the labels' units
         tried.append((trace["train_loss"][-1], restart, candidate, trace))
     # the lowest training RMSE (ties: the earlier start); a NaN loss never wins
     _, _, model, history["sparse"] = min(tried, key=lambda t: (not math.isfinite(t[0]), t[0], t[1]))
