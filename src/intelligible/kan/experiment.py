@@ -351,8 +351,8 @@ TABLE_TASKS: list[tuple[str, str, int, list[tuple[float, float]]]] = [
 
 
 def _lbfgs(model: torch.nn.Module) -> LBFGS:
-    """LBFGS as `fit` uses it: strong Wolfe line search, history 10, no early stop."""
-    return LBFGS(model.parameters(), lr=1.0, history_size=10, line_search_fn="strong_wolfe",
+    """LBFGS as `fit` uses it: strong Wolfe line search, `fit`'s default history, no early stop."""
+    return LBFGS(model.parameters(), lr=1.0, history_size=FitConfig.history_size, line_search_fn="strong_wolfe",
                  tolerance_grad=1e-32, tolerance_change=1e-32)  # fmt: skip
 
 
