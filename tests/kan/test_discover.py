@@ -38,6 +38,7 @@ def test_discover_checks_its_config_before_training():
         (DiscoverConfig(restarts=0), "restarts must be between 1"),
         (DiscoverConfig(restarts=2.5), "restarts must be"),
         (DiscoverConfig(standardize="yes"), "standardize must be True or False"),
+        (DiscoverConfig(history_size=0), "history_size must be between 1 and 1000"),
     ]:
         with pytest.raises(ConfigError, match=message):
             discover(model, dataset, config)
@@ -120,3 +121,24 @@ def test_discover_fits_the_sparse_model_to_standardized_labels():
     assert unscaled[0].history["sparse"]["train_loss"][-1] != pytest.approx(
         64 * unscaled[1].history["sparse"]["train_loss"][-1], rel=1e-6
     )
+
+
+def test_discover_fits_with_its_own_lbfgs_history(monkeypatch):
+    # the recoveries of docs/kan.md were measured with history 10, not fit's default 50
+    import intelligible.kan.train as train
+
+    histories = []
+    original = train.LBFGS
+
+    def recording(*args, **kwargs):
+        histories.append(kwargs["history_size"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(train, "LBFGS", recording)
+    dataset = create_dataset(lambda x: x[:, 0] ** 2, n_var=1, train_num=40, test_num=20, seed=0)
+    config = DiscoverConfig(lib=("x", "x^2"), steps=2, layer_steps=1, polish_steps=1)
+    discover(KAN([1, 2, 1], seed=0), dataset, config)
+    assert histories and set(histories) == {10}
+    histories.clear()
+    discover(KAN([1, 2, 1], seed=0), dataset, DiscoverConfig(**{**config.__dict__, "history_size": 3}))
+    assert histories and set(histories) == {3}

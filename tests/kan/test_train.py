@@ -165,11 +165,39 @@ def test_g_dataset_dtypes_follow_the_model(dataset):
         (FitConfig(seed="abc"), "seed must be an integer in 0..2\\*\\*63-1, got 'abc'"),
         (FitConfig(lamb=float("nan")), "lamb must be between 0"),
         (FitConfig(batch=1.5), "batch must be -1"),
+        (FitConfig(history_size=0), "history_size must be between 1 and 1000, got 0"),
+        (FitConfig(history_size=2.5), "history_size must be an integer, got 2.5"),
     ],
 )
 def test_c_implausible_numbers_are_refused(dataset, cfg, message):
     with pytest.raises(ConfigError, match=message):
         fit(KAN([2, 1]), dataset, cfg)
+
+
+def test_a_lbfgs_keeps_at_most_history_size_curvature_pairs(dataset, monkeypatch):
+    import intelligible.kan.train as train
+
+    made = []
+
+    def recording(*args, **kwargs):
+        made.append(train_lbfgs(*args, **kwargs))
+        return made[-1]
+
+    train_lbfgs = train.LBFGS
+    monkeypatch.setattr(train, "LBFGS", recording)
+    fit(KAN([2, 3, 1], seed=0), dataset, FitConfig(steps=3, history_size=4), show_progress=False)
+    (optimizer,) = made
+    state = optimizer.state[optimizer.param_groups[0]["params"][0]]
+    # 3 steps of up to 20 iterations each made more than 4 pairs; only the last 4 are kept
+    assert optimizer.param_groups[0]["history_size"] == 4
+    assert state["n_iter"] > 4 and len(state["s"]) == len(state["y"]) == 4
+    assert FitConfig().history_size == 50  # the documented default (pykan keeps 10)
+
+
+def test_a_history_size_changes_the_lbfgs_trajectory(dataset):
+    short = fit(KAN([2, 3, 1], seed=0), dataset, FitConfig(steps=3, history_size=1), show_progress=False)
+    long = fit(KAN([2, 3, 1], seed=0), dataset, FitConfig(steps=3, history_size=50), show_progress=False)
+    assert short["train_loss"][-1] != long["train_loss"][-1]
 
 
 def test_c_fit_memory_estimate():
