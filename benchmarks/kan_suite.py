@@ -566,6 +566,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     measurements = {
         "budget": {"width": f"[n, {HIDDEN}, 1]", "grid": GRID, "k": K, "opt": "LBFGS", "steps": args.steps,
+                   # L-BFGS curvature pairs: fit's default for ours and the MLP (fit_mlp), pykan's own 10
+                   "history_size": {"ours": FitConfig().history_size, "mlp": FitConfig().history_size, "pykan": 10},
                    "seeds": seeds, "train_num": TRAIN_NUM, "test_num": TEST_NUM, "dtype": "float64",
                    "symbolic": {k: v for k, v in vars(DiscoverConfig(steps=args.steps)).items() if k != "seed"}},
         "suite_rule": (f"the first {args.feynman_max} " if args.feynman_max else "all ")
