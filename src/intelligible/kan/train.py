@@ -62,7 +62,7 @@ class FitConfig:
     grid_update_num: int = 10
     stop_grid_update_step: int = 50
     # L-BFGS curvature pairs kept (pykan keeps 10). On the KAN suite (issue 20) 50 gave a lower test
-    # RMSE on most functions for about 20% more time per fit; see docs/kan.md, Benchmark suite
+    # RMSE on 37 of 40 functions for about 1.3x the time per fit; see docs/kan.md, Benchmark suite
     history_size: int = 50
     seed: int = 0
 
