@@ -138,6 +138,7 @@ def test_a_metrics_are_written_as_training_goes(capsys, tmp_path, monkeypatch):
         (["--range-high", "1e300"], "range_high must be between"),
         (["--checkpoint-every", "0"], "checkpoint_every must be between 1"),
         (["--lamb", "-0.1"], "lamb must be between 0"),
+        (["--history-size", "0"], "history_size must be between 1 and 1000, got 0"),
         (["--k", "50"], "k must be between 1 and 10"),
         (["--width", "2,0,1"], "each width entry must be between 1"),
         (["--grid", "0"], "grid must be between 1 and 10000, got 0"),
@@ -169,3 +170,11 @@ def test_b_bad_formulas_are_one_line_errors(capsys, tmp_path, function, message)
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
     assert message in err and len(err) < 400, err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_history_size_reaches_every_stage():
+    from intelligible.kan.experiment import FitRunConfig
+
+    stages = FitRunConfig(symbolic=True, history_size=7).stages()
+    assert [cfg.history_size for _, cfg in stages] == [7, 7, 7, 7]
+    assert FitRunConfig().stages()[0][1].history_size == 50

@@ -58,6 +58,7 @@ class FitRunConfig:
     lr: float = 1.0
     batch: int = -1
     lamb: float = 0.0
+    history_size: int = FitConfig.history_size  # LBFGS curvature pairs (pykan keeps 10)
     train_num: int = 1000
     test_num: int = 1000
     range_low: float = -1.0
@@ -81,7 +82,7 @@ class FitRunConfig:
         if unknown:
             raise ConfigError(f"unknown symbolic function(s) {unknown}; valid: {', '.join(SYMBOLIC_LIB)}")
         FitConfig(opt=self.opt, steps=self.steps, lr=self.lr, batch=self.batch, lamb=self.lamb,
-                  seed=self.seed).validate()  # fmt: skip
+                  history_size=self.history_size, seed=self.seed).validate()  # fmt: skip
         check_number("train_num", self.train_num, 1, MAX_SAMPLES, integer=True)
         check_number("test_num", self.test_num, 1, MAX_SAMPLES, integer=True)
         check_number("checkpoint_every", self.checkpoint_every, 1, MAX_STEPS, integer=True)
@@ -97,13 +98,13 @@ class FitRunConfig:
 
     def stages(self) -> list[tuple[str, FitConfig]]:
         """The fits of a run, in order: the fit, and with `symbolic` the paper's recipe after it."""
-        fit_cfg = FitConfig(
-            opt=self.opt, steps=self.steps, lr=self.lr, batch=self.batch, lamb=self.lamb, seed=self.seed
-        )
+        common = {"opt": self.opt, "steps": self.steps, "lr": self.lr, "history_size": self.history_size,
+                  "seed": self.seed}  # fmt: skip
+        fit_cfg = FitConfig(batch=self.batch, lamb=self.lamb, **common)
         if not self.symbolic:
             return [("fit", fit_cfg)]
-        retrain = FitConfig(opt=self.opt, steps=self.steps, lr=self.lr, batch=self.batch, seed=self.seed)
-        polish = FitConfig(opt=self.opt, steps=self.steps, lr=self.lr, update_grid=False, seed=self.seed)
+        retrain = FitConfig(batch=self.batch, **common)
+        polish = FitConfig(update_grid=False, **common)
         return [("fit", fit_cfg), ("pruned", retrain), ("refined", retrain), ("symbolic", polish)]
 
 
