@@ -26,8 +26,8 @@ def fit(ctx: click.Context, out: Path, resume: bool, overwrite: bool) -> None:
     """Fit a KAN to --function (e.g. "exp(sin(pi*x0)+x1**2)"); --symbolic distils it to a formula.
 
     Options: --function, --width 2,5,1, --grid, --k, --opt LBFGS|Adam, --steps, --lr, --batch,
-    --lamb, --history-size (LBFGS memory, default 50), --train-num, --test-num, --range-low, --range-high, --symbolic, --lib x,x^2,exp,sin, --seed,
-    --checkpoint-every. Each step is logged to OUT/metrics.jsonl as it finishes; a checkpoint is
+    --lamb, --history-size (LBFGS memory, default 50), --train-num, --test-num, --range-low,
+    --range-high, --symbolic, --lib x,x^2,exp,sin, --seed, --checkpoint-every. Each step is logged to OUT/metrics.jsonl as it finishes; a checkpoint is
     written every --checkpoint-every steps and on Ctrl-C, and --resume continues from it.
     """
     from intelligible.kan.experiment import FitRunConfig, fit_run

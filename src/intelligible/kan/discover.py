@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import sympy
@@ -124,8 +125,9 @@ def discover(model: KAN, dataset: dict[str, Tensor], config: DiscoverConfig | No
     check_x = data.get("test_input", x)
     widths = {"initial": [list(w) for w in model.width]}
     history: dict[str, Any] = {}
-    h = config.history_size
-    sparse = FitConfig(steps=config.steps, lamb=config.lamb, seed=config.seed, history_size=h)
+    # every fit of the recipe: the config's seed and L-BFGS history
+    fit_config = partial(FitConfig, seed=config.seed, history_size=config.history_size)
+    sparse = fit_config(steps=config.steps, lamb=config.lamb)
     scaled, scale = data, None
     if config.standardize:
         scale = label_scale(data["train_label"])
@@ -145,9 +147,7 @@ def discover(model: KAN, dataset: dict[str, Tensor], config: DiscoverConfig | No
     history["chosen_seed"] = model.seed
     model = prune(model, x, node_th=config.node_th, edge_th=config.edge_th)
     widths["pruned"] = [list(w) for w in model.width]
-    history["refit"] = fit(
-        model, data, FitConfig(steps=config.steps, seed=config.seed, history_size=h), show_progress=False
-    )
+    history["refit"] = fit(model, data, fit_config(steps=config.steps), show_progress=False)
     spline_rmse = history["refit"]["test_loss"][-1]
     chosen: dict = {}
     for layer in range(len(model.layers)):
@@ -157,11 +157,13 @@ def discover(model: KAN, dataset: dict[str, Tensor], config: DiscoverConfig | No
         # spline was read as log, its complexity paid by a better R^2)
         chosen.update(auto_symbolic(model, x, lib=list(config.lib), layers=[layer]))
         if layer < len(model.layers) - 1 and config.layer_steps:
-            history[f"layer{layer}"] = fit(model, data, FitConfig(steps=config.layer_steps, update_grid=False,
-                                                                  seed=config.seed, history_size=h), show_progress=False)  # fmt: skip
+            history[f"layer{layer}"] = fit(
+                model, data, fit_config(steps=config.layer_steps, update_grid=False), show_progress=False
+            )
     if config.polish_steps:
-        history["polish"] = fit(model, data, FitConfig(steps=config.polish_steps, update_grid=False,
-                                                       seed=config.seed, history_size=h), show_progress=False)  # fmt: skip
+        history["polish"] = fit(
+            model, data, fit_config(steps=config.polish_steps, update_grid=False), show_progress=False
+        )
     with torch.no_grad():
         test_rmse = float(
             torch.sqrt(torch.mean((model(check_x) - data.get("test_label", data["train_label"])) ** 2))

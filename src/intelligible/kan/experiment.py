@@ -38,6 +38,13 @@ from intelligible.symbolic.simplify import same_expression, snap_constants
 # reversed (best MLP 5.5e-4 against the KAN's 1.2e-3) and its grid-extension slope flattened to
 # -2.3 (docs/kan.md)
 PAPER_HISTORY = 10
+
+
+def _paper_fit(**options: Any) -> FitConfig:
+    """A FitConfig of the reproduction: `options` with the paper's L-BFGS history."""
+    return FitConfig(history_size=PAPER_HISTORY, **options)
+
+
 MAX_SAMPLES = 10**9  # per split; the memory check below usually refuses far fewer
 MAX_GRID = 10_000
 MAX_K = 10
@@ -273,21 +280,15 @@ def symbolic_recovery(cfg: ReproduceConfig) -> dict:
     dataset = create_dataset(_truth, n_var=2, seed=cfg.seed, dtype=torch.float64)
     steps = cfg.symbolic_steps
     model = KAN([2, 5, 1], grid=5, k=3, seed=cfg.seed).double()
-    fit(model, dataset, FitConfig(steps=steps, lamb=0.01, seed=cfg.seed, history_size=PAPER_HISTORY))
+    fit(model, dataset, _paper_fit(steps=steps, lamb=0.01, seed=cfg.seed))
     model = prune(model, dataset["train_input"])
     pruned_width = [list(w) for w in model.width]
-    fit(model, dataset, FitConfig(steps=steps, seed=cfg.seed, history_size=PAPER_HISTORY))
+    fit(model, dataset, _paper_fit(steps=steps, seed=cfg.seed))
     model = model.refine(20, dataset["train_input"])
-    spline_rmse = fit(model, dataset, FitConfig(steps=steps, seed=cfg.seed, history_size=PAPER_HISTORY))[
-        "test_loss"
-    ][-1]
+    spline_rmse = fit(model, dataset, _paper_fit(steps=steps, seed=cfg.seed))["test_loss"][-1]
     lib = ["x", "x^2", "x^3", "x^4", "exp", "log", "sqrt", "tanh", "sin", "abs"]  # the paper's library
     chosen = auto_symbolic(model, dataset["train_input"], lib=lib)
-    history = fit(
-        model,
-        dataset,
-        FitConfig(steps=2 * steps, update_grid=False, seed=cfg.seed, history_size=PAPER_HISTORY),
-    )
+    history = fit(model, dataset, _paper_fit(steps=2 * steps, update_grid=False, seed=cfg.seed))
     (raw,) = symbolic_formula(model, var_names=["x", "y"], digits=15)
     snapped, moved = snap_constants(raw, tol=1e-3)
     x, y = sympy.symbols("x y")
@@ -318,11 +319,7 @@ def grid_extension(cfg: ReproduceConfig) -> dict:
     for seed in range(cfg.seed, cfg.seed + 4):
         candidate = KAN([2, 1, 1], grid=first, k=3, seed=seed).double()
         history = fit(
-            candidate,
-            dataset,
-            FitConfig(
-                steps=cfg.extension_steps, stop_grid_update_step=30, seed=seed, history_size=PAPER_HISTORY
-            ),
+            candidate, dataset, _paper_fit(steps=cfg.extension_steps, stop_grid_update_step=30, seed=seed)
         )
         if best is None or history["train_loss"][-1] < best[1]["train_loss"][-1]:
             best = (candidate, history, seed)
@@ -332,11 +329,7 @@ def grid_extension(cfg: ReproduceConfig) -> dict:
     for grid in cfg.grids[1:]:
         model = model.refine(grid, dataset["train_input"])
         history = fit(
-            model,
-            dataset,
-            FitConfig(
-                steps=cfg.extension_steps, stop_grid_update_step=30, seed=seed, history_size=PAPER_HISTORY
-            ),
+            model, dataset, _paper_fit(steps=cfg.extension_steps, stop_grid_update_step=30, seed=seed)
         )
         rows.append({"grid": grid, "train_rmse": history["train_loss"][-1], "test_rmse": history["test_loss"][-1],
                      "params": _kan_params(model)})  # fmt: skip
@@ -422,11 +415,7 @@ def function_table(cfg: ReproduceConfig) -> list[dict]:
             if index:
                 model = model.refine(grid, dataset["train_input"])
             history = fit(
-                model,
-                dataset,
-                FitConfig(
-                    steps=cfg.table_steps, stop_grid_update_step=30, seed=cfg.seed, history_size=PAPER_HISTORY
-                ),
+                model, dataset, _paper_fit(steps=cfg.table_steps, stop_grid_update_step=30, seed=cfg.seed)
             )
         kan_params = _kan_params(model)
         mlp = _mlp(n_var, _mlp_hidden_for(n_var, kan_params))
